@@ -1,0 +1,45 @@
+# fieldcrew: `make run` starts everything, `make test` runs every test. Both install first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+UV_VERSION := 0.13.9
+UV := $(VENV)/bin/uv
+BIN := $(VENV)/bin
+
+.PHONY: install run demo test check unit fmt bench bench-quick clean
+
+$(UV):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# Locked install of every service, the CLI and the dev tools (uv.lock is in git).
+# --inexact keeps uv itself, which lives in the same virtualenv.
+install: $(UV)
+	$(UV) sync --quiet --frozen --all-packages --inexact
+
+## Start the real servers (NATS JetStream, PostgreSQL, S3) and all five services.
+run: install
+	$(BIN)/fieldcrew run
+
+## While `make run` is up: play a whole crew flow through the gateway.
+demo: install
+	$(BIN)/fieldcrew demo
+
+## Lint, types, then every test tier against real servers the session starts itself.
+test: check
+	$(BIN)/python -m pytest
+
+unit: install
+	$(BIN)/python -m pytest tests/unit
+
+check: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy shared/fieldcrew_shared cli/fieldcrew_cli services/*/fieldcrew_*
+
+fmt: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

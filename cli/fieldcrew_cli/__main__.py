@@ -1,0 +1,3 @@
+from fieldcrew_cli.main import main
+
+main()

@@ -1,0 +1,79 @@
+"""The ``fieldcrew`` command: run the system locally, mint tokens, play the demo, rebuild
+projections, and read the event log."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from fieldcrew_shared.auth import Role, mint
+
+from fieldcrew_cli import local
+
+
+def _token(args: argparse.Namespace) -> int:
+    private, _ = local.keypair()
+    token = mint(
+        private.read_bytes(),
+        sub=args.sub,
+        role=Role(args.role),
+        issuer=local.ISSUER,
+        audience=local.AUDIENCE,
+        ttl_seconds=args.ttl,
+    )
+    print(token)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from fieldcrew_cli.run import run
+
+    return run(local.data_dir())
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from fieldcrew_cli.demo import demo
+
+    return asyncio.run(demo(args.url))
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    from fieldcrew_cli.admin import rebuild_aggregator
+
+    return asyncio.run(rebuild_aggregator(switch=not args.dry_run))
+
+
+def _events(args: argparse.Namespace) -> int:
+    from fieldcrew_cli.admin import print_events
+
+    return asyncio.run(print_events(args.filter, args.work_order, args.start))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fieldcrew", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("token", help="print a signed bearer token for local use")
+    t.add_argument("--sub", required=True, help="user id (crews name people by it)")
+    t.add_argument("--role", required=True, choices=[r.value for r in Role])
+    t.add_argument("--ttl", type=int, default=8 * 3600, help="seconds (default 8 h)")
+    t.set_defaults(func=_token)
+    sub.add_parser("run", help="start the servers and all services").set_defaults(func=_run)
+    d = sub.add_parser("demo", help="play a whole crew flow through the gateway")
+    d.add_argument("--url", default=None, help="gateway URL (default: the running system)")
+    d.set_defaults(func=_demo)
+    r = sub.add_parser("rebuild", help="rebuild a projection from the event log")
+    r.add_argument("projection", choices=["aggregator"])
+    r.add_argument("--dry-run", action="store_true", help="rebuild beside, do not switch")
+    r.set_defaults(func=_rebuild)
+    e = sub.add_parser("events", help="print stored events as JSON lines (for analysts)")
+    e.add_argument("--filter", default="fieldcrew.>", help="NATS subject filter")
+    e.add_argument("--work-order", default=None, help="only this work order's events")
+    e.add_argument("--start", type=int, default=1, help="first stream sequence")
+    e.set_defaults(func=_events)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    sys.exit(args.func(args))

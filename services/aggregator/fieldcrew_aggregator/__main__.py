@@ -1,0 +1,3 @@
+from fieldcrew_aggregator.main import main
+
+main()

@@ -1,0 +1,89 @@
+"""The aggregator's HTTP API: work-order status views and the final server report."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import asyncpg
+from fastapi import APIRouter, Query, Request
+from fieldcrew_shared.access import OFFICE_ROLES, require_view
+from fieldcrew_shared.auth import Principal
+from fieldcrew_shared.errors import NotFoundError
+from fieldcrew_shared.events import Crew, WorkOrderIssued, subject_for
+from fieldcrew_shared.projection import ProjectionRunner
+from fieldcrew_shared.service import store_of
+from fieldcrew_shared.web import CurrentPrincipal
+
+from fieldcrew_aggregator import queries
+from fieldcrew_aggregator.domain import Progress, empty_progress, evolve, summary
+
+router = APIRouter(prefix="/work-orders", tags=["work orders"])
+
+Status = Literal["issued", "report_submitted", "completed"]
+
+
+def _runner(request: Request) -> tuple[asyncpg.Pool, str]:
+    runner: ProjectionRunner = request.app.state.runner
+    return runner.pool, runner.schema
+
+
+async def _visible_progress(request: Request, work_order_id: UUID, who: Principal) -> Progress:
+    """The work order's progress; when the projection has not seen it yet, what the log says."""
+    pool, schema = _runner(request)
+    progress = await queries.progress_of(pool, schema, work_order_id)
+    if progress is None or progress["work_order"] is None:
+        issued = await store_of(request).last(
+            subject_for("dispatch", work_order_id, "WorkOrderIssued")
+        )
+        if issued is None or not isinstance(issued.event, WorkOrderIssued):
+            raise NotFoundError("no such work order")
+        progress = evolve(
+            progress or empty_progress(str(work_order_id)),
+            issued.event,
+            issued.envelope.recorded_at,
+        )
+    require_view(Crew.model_validate(progress["work_order"]["crew"]), who)
+    return progress
+
+
+@router.get("")
+async def list_work_orders(
+    request: Request,
+    principal: CurrentPrincipal,
+    status: Status | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[dict[str, Any]]:
+    """Office roles see every work order; a technician those whose crew they are on."""
+    pool, schema = _runner(request)
+    member = None if principal.role in OFFICE_ROLES else principal.sub
+    rows = await queries.list_progress(
+        pool, schema, crew_member=member, status=status, limit=limit, offset=offset
+    )
+    return [summary(p) for p in rows]
+
+
+@router.get("/{work_order_id}")
+async def get_work_order(
+    work_order_id: UUID, request: Request, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    """Status (issued, report_submitted, completed), crew, counts and what is missing."""
+    return summary(await _visible_progress(request, work_order_id, principal))
+
+
+@router.get("/{work_order_id}/server-report")
+async def get_server_report(
+    work_order_id: UUID,
+    request: Request,
+    principal: CurrentPrincipal,
+    revision: Annotated[int | None, Query(ge=1)] = None,
+) -> dict[str, Any]:
+    """The compiled server report (newest revision unless one is asked for); 404 before."""
+    await _visible_progress(request, work_order_id, principal)
+    pool, schema = _runner(request)
+    found = await queries.server_report(pool, schema, work_order_id, revision)
+    if found is None:
+        raise NotFoundError("the server report is not compiled yet", code="not_compiled")
+    number, report = found
+    return {"revision": number, **report}

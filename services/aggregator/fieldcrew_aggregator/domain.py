@@ -1,0 +1,205 @@
+"""The aggregator's rule: fold every event of a work order into its progress and compile the
+server report once the leader's report is in and every crew member (leader included) has
+uploaded at least ``min_photos_per_member`` photos.
+
+Pure and order-independent: events may arrive in any order and redelivered ones change
+nothing; the compiled report depends only on the set of events, never on their order. A photo
+that arrives after compilation makes a new revision, not a second report.
+
+Progress is a plain JSON-able dict so that the projection can store it as one JSONB value.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fieldcrew_shared.events import (
+    Event,
+    LeaderReportSubmitted,
+    MemberNoteAdded,
+    PhotoUploaded,
+    ServerReportCompiled,
+    WorkOrderIssued,
+)
+
+Progress = dict[str, Any]
+
+
+def empty_progress(work_order_id: str) -> Progress:
+    return {
+        "work_order_id": work_order_id,
+        "work_order": None,
+        "notes": {},
+        "report": None,
+        "photos": {},
+        "revision": 0,
+        "published_revision": 0,
+        "compiled": None,
+    }
+
+
+def evolve(progress: Progress, event: Event, recorded_at: datetime) -> Progress:
+    """Fold one event in (first write wins, so a redelivered event changes nothing)."""
+    at = recorded_at.isoformat()
+    if isinstance(event, WorkOrderIssued) and progress["work_order"] is None:
+        progress["work_order"] = {**event.model_dump(mode="json"), "issued_at": at}
+    elif isinstance(event, MemberNoteAdded):
+        progress["notes"].setdefault(
+            str(event.note_id), {**event.model_dump(mode="json"), "recorded_at": at}
+        )
+    elif isinstance(event, LeaderReportSubmitted) and progress["report"] is None:
+        progress["report"] = {**event.model_dump(mode="json"), "submitted_at": at}
+    elif isinstance(event, PhotoUploaded):
+        _add_photo(progress, event, at)
+    elif isinstance(event, ServerReportCompiled):
+        progress["published_revision"] = max(progress["published_revision"], event.revision)
+    return progress
+
+
+def _add_photo(progress: Progress, event: PhotoUploaded, at: str) -> None:
+    data = event.model_dump(mode="json")
+    photo = progress["photos"].setdefault(
+        event.sha256,
+        {k: v for k, v in data.items() if k not in ("uploader", "uploader_role", "duplicate")}
+        | {"uploaders": {}},
+    )
+    photo["uploaders"].setdefault(event.uploader, {"role": event.uploader_role, "uploaded_at": at})
+
+
+def crew_of(progress: Progress) -> list[str]:
+    wo = progress["work_order"]
+    if wo is None:
+        return []
+    crew = wo["crew"]
+    return [crew["leader"], *[m for m in crew["members"] if m != crew["leader"]]]
+
+
+def photo_counts(progress: Progress) -> dict[str, int]:
+    """Distinct images each crew member uploaded."""
+    counts = dict.fromkeys(crew_of(progress), 0)
+    for photo in progress["photos"].values():
+        for user in photo["uploaders"]:
+            if user in counts:
+                counts[user] += 1
+    return counts
+
+
+def missing(progress: Progress) -> list[dict[str, Any]]:
+    """What still keeps the report from being complete, in a fixed order."""
+    wo = progress["work_order"]
+    if wo is None:
+        return [{"kind": "work_order", "detail": "the work order has not arrived yet"}]
+    out: list[dict[str, Any]] = []
+    if progress["report"] is None:
+        out.append({"kind": "leader_report", "who": wo["crew"]["leader"]})
+    need = wo["min_photos_per_member"]
+    for user, have in photo_counts(progress).items():
+        if have < need:
+            out.append({"kind": "photos", "who": user, "have": have, "need": need})
+    if progress["report"] is not None:
+        merged = set(progress["report"]["merged_note_ids"])
+        left_out = sorted(n for n in progress["notes"] if n not in merged)
+        if left_out:
+            out.append({"kind": "notes_not_merged", "note_ids": left_out})
+    return out
+
+
+def status(progress: Progress) -> str:
+    if progress["compiled"] is not None:
+        return "completed"
+    return "report_submitted" if progress["report"] is not None else "issued"
+
+
+def is_complete(progress: Progress) -> bool:
+    blocking = {"work_order", "leader_report", "photos"}
+    return not any(m["kind"] in blocking for m in missing(progress))
+
+
+def recompile(progress: Progress) -> bool:
+    """Compile (or revise) the server report when the rule holds and the content changed.
+    Returns True when a new revision was made."""
+    if progress["compiled"] is None and not is_complete(progress):
+        return False
+    body = compile_report(progress)
+    if body == progress["compiled"]:
+        return False
+    progress["compiled"] = body
+    progress["revision"] += 1
+    return True
+
+
+def compile_report(progress: Progress) -> dict[str, Any]:
+    """The server report: the work order, the leader's consolidated report, each crew member's
+    contribution, every photo once with its provenance, and what is missing."""
+    wo, report = progress["work_order"], progress["report"]
+    notes = sorted(progress["notes"].values(), key=lambda n: (n["recorded_at"], n["note_id"]))
+    merged = set(report["merged_note_ids"]) if report else set()
+    photos = [_photo_entry(p) for p in progress["photos"].values()]
+    photos.sort(key=lambda p: (p["uploaders"][0]["uploaded_at"], p["sha256"]))
+    times = [wo["issued_at"], *(n["recorded_at"] for n in notes)]
+    times += [u["uploaded_at"] for p in photos for u in p["uploaders"]]
+    if report:
+        times.append(report["submitted_at"])
+    return {
+        "work_order_id": progress["work_order_id"],
+        "work_order": wo,
+        "leader_report": report,
+        "contributions": [
+            _contribution(user, wo, notes, merged, photos) for user in crew_of(progress)
+        ],
+        "photos": photos,
+        "missing": missing(progress),
+        "compiled_at": max(times),
+    }
+
+
+def _photo_entry(photo: dict[str, Any]) -> dict[str, Any]:
+    uploaders = [{"user": u, **v} for u, v in photo["uploaders"].items()]
+    uploaders.sort(key=lambda u: (u["uploaded_at"], u["user"]))
+    return {**{k: v for k, v in photo.items() if k != "uploaders"}, "uploaders": uploaders}
+
+
+def _contribution(
+    user: str,
+    wo: dict[str, Any],
+    notes: list[dict[str, Any]],
+    merged: set[str],
+    photos: list[dict[str, Any]],
+) -> dict[str, Any]:
+    own = [n for n in notes if n["author"] == user]
+    return {
+        "user": user,
+        "role": "leader" if user == wo["crew"]["leader"] else "member",
+        "notes": [
+            {k: v for k, v in n.items() if k != "work_order_id"}
+            | {"merged": n["note_id"] in merged}
+            for n in own
+        ],
+        "photo_ids": [
+            p["photo_id"] for p in photos if any(u["user"] == user for u in p["uploaders"])
+        ],
+    }
+
+
+def summary(progress: Progress) -> dict[str, Any]:
+    """The work order's status view: crew, counts, what is still missing."""
+    wo = progress["work_order"] or {}
+    return {
+        "id": progress["work_order_id"],
+        "title": wo.get("title"),
+        "site": wo.get("site"),
+        "asset": wo.get("asset"),
+        "priority": wo.get("priority"),
+        "due_at": wo.get("due_at"),
+        "crew": wo.get("crew"),
+        "min_photos_per_member": wo.get("min_photos_per_member"),
+        "issued_at": wo.get("issued_at"),
+        "status": status(progress),
+        "notes": len(progress["notes"]),
+        "photos": len(progress["photos"]),
+        "photos_by_member": photo_counts(progress),
+        "report_submitted": progress["report"] is not None,
+        "revision": progress["revision"],
+        "missing": missing(progress),
+    }

@@ -1,0 +1,77 @@
+"""Reads of the server-report projection (the live schema the runner is on)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from fieldcrew_aggregator.domain import Progress
+
+
+async def progress_of(pool: asyncpg.Pool, schema: str, work_order_id: UUID) -> Progress | None:
+    state = await pool.fetchval(
+        f"SELECT state FROM {schema}.progress WHERE work_order_id = $1", work_order_id
+    )
+    return json.loads(state) if state is not None else None
+
+
+async def list_progress(
+    pool: asyncpg.Pool,
+    schema: str,
+    *,
+    crew_member: str | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+) -> list[Progress]:
+    """Issued work orders, newest first; only those ``crew_member`` is on when given."""
+    rows = await pool.fetch(
+        f"SELECT state FROM {schema}.progress WHERE issued_at IS NOT NULL"
+        " AND ($1::text IS NULL OR crew @> ARRAY[$1::text])"
+        " AND ($2::text IS NULL OR status = $2)"
+        " ORDER BY issued_at DESC, work_order_id LIMIT $3 OFFSET $4",
+        crew_member,
+        status,
+        limit,
+        offset,
+    )
+    return [json.loads(r["state"]) for r in rows]
+
+
+async def server_report(
+    pool: asyncpg.Pool, schema: str, work_order_id: UUID, revision: int | None = None
+) -> tuple[int, dict[str, Any]] | None:
+    """The newest (or the given) revision of the work order's server report."""
+    row = await pool.fetchrow(
+        f"SELECT revision, report FROM {schema}.server_reports WHERE work_order_id = $1"
+        " AND ($2::int IS NULL OR revision = $2) ORDER BY revision DESC LIMIT 1",
+        work_order_id,
+        revision,
+    )
+    return (row["revision"], json.loads(row["report"])) if row else None
+
+
+async def unpublished(pool: asyncpg.Pool, schema: str, limit: int = 500) -> list[asyncpg.Record]:
+    """Revisions compiled but not yet announced on the bus."""
+    rows: list[asyncpg.Record] = await pool.fetch(
+        f"SELECT r.work_order_id, r.revision, r.report FROM {schema}.progress p"
+        f" JOIN {schema}.server_reports r ON r.work_order_id = p.work_order_id"
+        " AND r.revision > p.published_revision"
+        " WHERE p.revision > p.published_revision ORDER BY r.work_order_id, r.revision LIMIT $1",
+        limit,
+    )
+    return rows
+
+
+async def mark_published(
+    pool: asyncpg.Pool, schema: str, work_order_id: UUID, revision: int
+) -> None:
+    await pool.execute(
+        f"UPDATE {schema}.progress SET published_revision = greatest(published_revision, $2)"
+        " WHERE work_order_id = $1",
+        work_order_id,
+        revision,
+    )

@@ -1,0 +1,3 @@
+from fieldcrew_dispatch.main import main
+
+main()

@@ -1,0 +1,3 @@
+from fieldcrew_team.main import main
+
+main()

@@ -1,0 +1,137 @@
+"""Team's HTTP API: member notes and the leader's report."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Request, Response
+from fieldcrew_shared.access import OFFICE_ROLES, require_view
+from fieldcrew_shared.api_models import (
+    AddNoteRequest,
+    NoteOut,
+    PartIn,
+    ReportOut,
+    SubmitReportRequest,
+)
+from fieldcrew_shared.errors import NotFoundError
+from fieldcrew_shared.events import LeaderReportSubmitted, MemberNoteAdded, PartLine
+from fieldcrew_shared.eventstore import retry_on_conflict
+from fieldcrew_shared.service import store_of
+from fieldcrew_shared.web import CurrentPrincipal, RequestMetadata
+
+from fieldcrew_team import handlers
+from fieldcrew_team.domain import AddNote, SubmitReport, visible_notes
+
+router = APIRouter(prefix="/work-orders/{work_order_id}", tags=["crew"])
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+
+
+def _parts(parts: list[PartIn]) -> tuple[PartLine, ...]:
+    return tuple(PartLine(part_no=p.part_no, qty=p.qty) for p in parts)
+
+
+def note_out(note: MemberNoteAdded, recorded_at: object) -> NoteOut:
+    return NoteOut.model_validate(
+        {**note.model_dump(), "id": note.note_id, "recorded_at": recorded_at}
+    )
+
+
+def report_out(report: LeaderReportSubmitted, recorded_at: object) -> ReportOut:
+    return ReportOut.model_validate(
+        {**report.model_dump(), "id": report.report_id, "recorded_at": recorded_at}
+    )
+
+
+@router.post("/notes", status_code=201, response_model=NoteOut)
+async def add_note(
+    work_order_id: UUID,
+    body: AddNoteRequest,
+    request: Request,
+    response: Response,
+    principal: CurrentPrincipal,
+    meta: RequestMetadata,
+    idempotency_key: IdempotencyKey = None,
+) -> NoteOut:
+    """A crew member (the leader too) records their own repair note."""
+    cmd = AddNote(
+        work_order_id=work_order_id,
+        note_id=handlers.command_id(work_order_id, principal.sub, "note", idempotency_key),
+        author=principal.sub,
+        findings=body.findings,
+        actions=body.actions,
+        parts=_parts(body.parts),
+        labour_minutes=body.labour_minutes,
+    )
+    store = store_of(request)
+    outcome = await retry_on_conflict(lambda: handlers.add_note(store, cmd, meta))
+    if outcome.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    assert isinstance(outcome.record.event, MemberNoteAdded)
+    return note_out(outcome.record.event, outcome.record.envelope.recorded_at)
+
+
+@router.get("/notes", response_model=list[NoteOut])
+async def list_notes(
+    work_order_id: UUID, request: Request, principal: CurrentPrincipal
+) -> list[NoteOut]:
+    """The leader (and the office) see every note; a member sees their own."""
+    view = await handlers.load(store_of(request), work_order_id)
+    if view.work_order is None:
+        raise NotFoundError("no such work order")
+    require_view(view.work_order.crew, principal)
+    shown = visible_notes(
+        view.work_order, view.state, principal.sub, principal.role in OFFICE_ROLES
+    )
+    recorded = {
+        r.event.note_id: r.envelope.recorded_at
+        for r in view.loaded.records
+        if isinstance(r.event, MemberNoteAdded)
+    }
+    return [note_out(n, recorded[n.note_id]) for n in shown]
+
+
+@router.post("/report", status_code=201, response_model=ReportOut)
+async def submit_report(
+    work_order_id: UUID,
+    body: SubmitReportRequest,
+    request: Request,
+    response: Response,
+    principal: CurrentPrincipal,
+    meta: RequestMetadata,
+    idempotency_key: IdempotencyKey = None,
+) -> ReportOut:
+    """Only the leader merges the notes into one report and submits it; 409 the second time."""
+    cmd = SubmitReport(
+        work_order_id=work_order_id,
+        report_id=handlers.command_id(work_order_id, principal.sub, "report", idempotency_key),
+        actor=principal.sub,
+        summary=body.summary,
+        root_cause=body.root_cause,
+        actions=body.actions,
+        outcome=body.outcome,
+        parts=_parts(body.parts) if body.parts is not None else None,
+        note_ids=tuple(body.note_ids) if body.note_ids is not None else None,
+    )
+    store = store_of(request)
+    outcome = await retry_on_conflict(lambda: handlers.submit_report(store, cmd, meta))
+    if outcome.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    assert isinstance(outcome.record.event, LeaderReportSubmitted)
+    return report_out(outcome.record.event, outcome.record.envelope.recorded_at)
+
+
+@router.get("/report", response_model=ReportOut)
+async def get_report(
+    work_order_id: UUID, request: Request, principal: CurrentPrincipal
+) -> ReportOut:
+    """The leader's report; 404 until it is submitted."""
+    view = await handlers.load(store_of(request), work_order_id)
+    if view.work_order is None:
+        raise NotFoundError("no such work order")
+    require_view(view.work_order.crew, principal)
+    for r in view.loaded.records:
+        if isinstance(r.event, LeaderReportSubmitted):
+            return report_out(r.event, r.envelope.recorded_at)
+    raise NotFoundError("the leader has not submitted the report yet")

@@ -1,0 +1,163 @@
+"""The crew's rules: members add notes; only the work order's leader submits the report.
+
+Pure: ``fold(events) -> TeamState`` and ``decide_*(work_order, state, command) -> events``.
+The leader-only rule is the heart of the product: it is what removes duplicate submissions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from fieldcrew_shared.access import crew_role
+from fieldcrew_shared.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidCommandError,
+    NotFoundError,
+)
+from fieldcrew_shared.events import (
+    Event,
+    LeaderReportSubmitted,
+    MemberNoteAdded,
+    Outcome,
+    PartLine,
+    WorkOrderIssued,
+)
+
+
+@dataclass(frozen=True)
+class AddNote:
+    work_order_id: UUID
+    note_id: UUID
+    author: str
+    findings: str
+    actions: str
+    parts: tuple[PartLine, ...]
+    labour_minutes: int
+
+
+@dataclass(frozen=True)
+class SubmitReport:
+    work_order_id: UUID
+    report_id: UUID
+    actor: str
+    summary: str
+    root_cause: str
+    actions: str
+    outcome: Outcome
+    parts: tuple[PartLine, ...] | None  # None: merge the parts of the merged notes
+    note_ids: tuple[UUID, ...] | None  # None: every note
+
+
+@dataclass(frozen=True)
+class TeamState:
+    notes: dict[UUID, MemberNoteAdded] = field(default_factory=dict)
+    report: LeaderReportSubmitted | None = None
+
+
+def fold(events: Iterable[Event]) -> TeamState:
+    state = TeamState()
+    for event in events:
+        state = evolve(state, event)
+    return state
+
+
+def evolve(state: TeamState, event: Event) -> TeamState:
+    if isinstance(event, MemberNoteAdded) and event.note_id not in state.notes:
+        return TeamState(notes={**state.notes, event.note_id: event}, report=state.report)
+    if isinstance(event, LeaderReportSubmitted) and state.report is None:
+        return TeamState(notes=state.notes, report=event)
+    return state
+
+
+def decide_add_note(
+    work_order: WorkOrderIssued | None, state: TeamState, cmd: AddNote
+) -> list[Event]:
+    """A crew member's note; nothing when the same note was already added (a retry)."""
+    _crew_role(work_order, cmd.author)
+    note = MemberNoteAdded(
+        work_order_id=cmd.work_order_id,
+        note_id=cmd.note_id,
+        author=cmd.author,
+        findings=cmd.findings,
+        actions=cmd.actions,
+        parts=cmd.parts,
+        labour_minutes=cmd.labour_minutes,
+    )
+    existing = state.notes.get(cmd.note_id)
+    if existing is not None:
+        if existing == note:
+            return []
+        raise InvalidCommandError(
+            "this Idempotency-Key was already used for a different note",
+            code="idempotency_key_reused",
+        )
+    if state.report is not None:
+        raise ConflictError("the leader's report is already submitted; notes are closed")
+    return [note]
+
+
+def decide_submit_report(
+    work_order: WorkOrderIssued | None, state: TeamState, cmd: SubmitReport
+) -> list[Event]:
+    """The leader's consolidated report, once per work order."""
+    if _crew_role(work_order, cmd.actor) != "leader":
+        raise ForbiddenError("only the work order's leader may submit the report")
+    notes = _merged_notes(state, cmd.note_ids)
+    report = LeaderReportSubmitted(
+        work_order_id=cmd.work_order_id,
+        report_id=cmd.report_id,
+        leader=cmd.actor,
+        summary=cmd.summary,
+        root_cause=cmd.root_cause,
+        actions=cmd.actions,
+        parts=merge_parts(
+            cmd.parts if cmd.parts is not None else [p for n in notes for p in n.parts]
+        ),
+        outcome=cmd.outcome,
+        merged_note_ids=tuple(n.note_id for n in notes),
+        labour_minutes=sum(n.labour_minutes for n in notes),
+    )
+    if state.report is not None:
+        if state.report == report:
+            return []
+        raise ConflictError("the report for this work order is already submitted")
+    return [report]
+
+
+def merge_parts(lines: Iterable[PartLine]) -> tuple[PartLine, ...]:
+    """Sum quantities by part number, keeping the order parts first appear in."""
+    totals: dict[str, int] = {}
+    for line in lines:
+        totals[line.part_no] = totals.get(line.part_no, 0) + line.qty
+    return tuple(PartLine(part_no=p, qty=q) for p, q in totals.items())
+
+
+def visible_notes(
+    work_order: WorkOrderIssued, state: TeamState, user: str, office: bool
+) -> list[MemberNoteAdded]:
+    """The leader and the office see every note; a member sees their own."""
+    notes = list(state.notes.values())
+    if office or crew_role(work_order.crew, user) == "leader":
+        return notes
+    return [n for n in notes if n.author == user]
+
+
+def _crew_role(work_order: WorkOrderIssued | None, user: str) -> str:
+    if work_order is None:
+        raise NotFoundError("no such work order")
+    role = crew_role(work_order.crew, user)
+    if role is None:
+        raise ForbiddenError("you are not on this work order's crew")
+    return role
+
+
+def _merged_notes(state: TeamState, note_ids: tuple[UUID, ...] | None) -> list[MemberNoteAdded]:
+    if note_ids is None:
+        return list(state.notes.values())
+    unknown = [str(i) for i in note_ids if i not in state.notes]
+    if unknown:
+        raise InvalidCommandError(f"unknown note ids: {', '.join(unknown)}")
+    return [state.notes[i] for i in dict.fromkeys(note_ids)]

@@ -1,0 +1,109 @@
+"""The CloudEvents 1.0 envelope (structured JSON mode) every fieldcrew event travels in.
+
+One self-contained JSON document per message. Besides the required attributes we carry these
+extensions (CloudEvents names are lowercase letters and digits only):
+
+- ``correlationid``: the request or flow the event belongs to
+- ``causationid``: the command or event that caused it
+- ``actor`` / ``actorrole``: the user (token ``sub``) and role that acted
+- ``schemaversion``: the payload's version, also visible as the ``.vN`` suffix of ``type``
+- ``recordedat``: when the server stored it. ``time`` is when it happened on the device.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from fieldcrew_shared.errors import PoisonEventError
+from fieldcrew_shared.events import CATALOGUE, UPCASTERS, Event, next_version
+
+
+class Metadata(BaseModel):
+    """Who acted, in which flow, and when; everything of an envelope but the payload."""
+
+    model_config = ConfigDict(frozen=True)
+
+    actor: str
+    actorrole: str
+    correlationid: str
+    causationid: str | None = None
+    occurred_at: datetime | None = None
+
+
+class Envelope(BaseModel):
+    """A CloudEvents 1.0 structured-mode event."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str
+    source: str
+    type: str
+    subject: str
+    time: datetime
+    datacontenttype: Literal["application/json"] = "application/json"
+    data: dict[str, Any]
+    correlationid: str
+    causationid: str | None = None
+    actor: str
+    actorrole: str
+    schemaversion: int
+    recordedat: datetime
+
+    @property
+    def occurred_at(self) -> datetime:
+        return self.time
+
+    @property
+    def recorded_at(self) -> datetime:
+        return self.recordedat
+
+
+def seal(event: Event, meta: Metadata, *, source: str, event_id: UUID | None = None) -> Envelope:
+    """Wrap ``event`` in an envelope, stamped as recorded now."""
+    now = datetime.now(UTC)
+    return Envelope(
+        id=str(event_id or uuid4()),
+        source=source,
+        type=event.type_name(),
+        subject=str(event.work_order_id),
+        time=meta.occurred_at or now,
+        data=event.model_dump(mode="json"),
+        correlationid=meta.correlationid,
+        causationid=meta.causationid,
+        actor=meta.actor,
+        actorrole=meta.actorrole,
+        schemaversion=event.version,
+        recordedat=now,
+    )
+
+
+def encode(envelope: Envelope) -> bytes:
+    return envelope.model_dump_json(exclude_none=True).encode()
+
+
+def decode(raw: bytes) -> Envelope:
+    """Parse a message body; raises :class:`PoisonEventError` when it is not an envelope."""
+    try:
+        return Envelope.model_validate_json(raw)
+    except ValidationError as exc:
+        raise PoisonEventError(f"not a fieldcrew CloudEvent: {exc.errors()[:3]}") from exc
+
+
+def payload(envelope: Envelope) -> Event:
+    """The envelope's data as the current version of its event, upcasting old versions."""
+    type_name, data = envelope.type, dict(envelope.data)
+    while type_name not in CATALOGUE and type_name in UPCASTERS:
+        data = UPCASTERS[type_name](data)
+        type_name = next_version(type_name)
+    cls = CATALOGUE.get(type_name)
+    if cls is None:
+        raise PoisonEventError(f"unknown event type {envelope.type!r}")
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        raise PoisonEventError(f"{envelope.type} payload invalid: {exc.errors()[:3]}") from exc

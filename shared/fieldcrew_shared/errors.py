@@ -1,0 +1,98 @@
+"""Exceptions shared by every fieldcrew service.
+
+The tree::
+
+    FieldcrewError
+    ├── CommandRejectedError          a command broke a business rule (domain modules raise these)
+    │   ├── InvalidCommandError       400/422: the command itself is malformed or inconsistent
+    │   ├── ForbiddenError            403: the actor may not do this
+    │   ├── NotFoundError             404: no such work order / photo / report
+    │   ├── ConflictError             409: the state forbids it (report already submitted, ...)
+    │   └── UploadRejectedError       413/415: an upload was refused
+    ├── AuthenticationError           401: no token, or a token that does not verify
+    ├── ConcurrencyError              another writer appended to the same aggregate first
+    ├── PoisonEventError              an event that cannot be decoded or applied
+    └── BackendUnavailableError       503: NATS, PostgreSQL or S3 did not answer
+
+Adapters translate library exceptions into these with ``raise ... from exc``; one handler per
+app (``fieldcrew_shared.web``) maps them to HTTP statuses.
+"""
+
+from __future__ import annotations
+
+
+class FieldcrewError(Exception):
+    """Base of every error fieldcrew raises on purpose."""
+
+    code = "error"
+    status = 500
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class CommandRejectedError(FieldcrewError):
+    """A command was refused by a business rule; nothing was written."""
+
+    code = "rejected"
+    status = 422
+
+
+class InvalidCommandError(CommandRejectedError):
+    code = "invalid"
+    status = 422
+
+
+class ForbiddenError(CommandRejectedError):
+    code = "forbidden"
+    status = 403
+
+
+class NotFoundError(CommandRejectedError):
+    code = "not_found"
+    status = 404
+
+
+class ConflictError(CommandRejectedError):
+    code = "conflict"
+    status = 409
+
+
+class UploadRejectedError(CommandRejectedError):
+    """An upload was refused (``status`` is 413 or 415)."""
+
+    code = "upload_rejected"
+    status = 415
+
+    def __init__(self, message: str, *, status: int = 415, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.status = status
+
+
+class AuthenticationError(FieldcrewError):
+    code = "unauthenticated"
+    status = 401
+
+
+class ConcurrencyError(FieldcrewError):
+    """The aggregate moved on since it was loaded; reload and decide again."""
+
+    code = "concurrent_update"
+    status = 409
+
+
+class PoisonEventError(FieldcrewError):
+    """An event that cannot be decoded or applied; it is dead-lettered, not retried."""
+
+    code = "poison_event"
+    status = 500
+
+
+class BackendUnavailableError(FieldcrewError):
+    """A backing server (NATS, PostgreSQL, S3) is down; the client may retry."""
+
+    code = "backend_unavailable"
+    status = 503

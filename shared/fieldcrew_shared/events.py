@@ -1,0 +1,189 @@
+"""The event catalogue: every event fieldcrew publishes, as versioned pydantic models.
+
+Rules (CONVENTIONS.md §5): a published schema is never edited. Add a field with a default, or
+add a new version and register an upcaster from the previous one in ``UPCASTERS``. Consumers
+ignore unknown fields (``extra="ignore"``), so an old and a new build can run side by side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Event(BaseModel):
+    """Base of every event. ``context`` and ``name`` place it on the bus."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    context: ClassVar[str]
+    name: ClassVar[str]
+    version: ClassVar[int] = 1
+
+    work_order_id: UUID
+
+    @classmethod
+    def type_name(cls) -> str:
+        """The CloudEvents ``type``, e.g. ``fieldcrew.team.MemberNoteAdded.v1``."""
+        return f"fieldcrew.{cls.context}.{cls.name}.v{cls.version}"
+
+    @property
+    def subject(self) -> str:
+        """The NATS subject: ``fieldcrew.<context>.<work_order_id>.<EventName>``."""
+        return subject_for(self.context, self.work_order_id, self.name)
+
+
+def subject_for(context: str, work_order_id: UUID | str, name: str = ">") -> str:
+    """Subject (or wildcard filter with ``name='>'``) of one aggregate's events."""
+    return f"fieldcrew.{context}.{work_order_id}.{name}"
+
+
+class Priority(StrEnum):
+    low = "low"
+    normal = "normal"
+    high = "high"
+    urgent = "urgent"
+
+
+class Crew(BaseModel):
+    """A repair crew: the leader and the other members, named by user id (token ``sub``)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    leader: str
+    members: tuple[str, ...] = ()
+
+    @property
+    def everyone(self) -> tuple[str, ...]:
+        """Leader first, then the members, without repeats."""
+        return (self.leader, *[m for m in self.members if m != self.leader])
+
+
+class PartLine(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    part_no: str
+    qty: int
+
+
+class WorkOrderIssued(Event):
+    context: ClassVar[str] = "dispatch"
+    name: ClassVar[str] = "WorkOrderIssued"
+
+    title: str
+    description: str = ""
+    site: str = ""
+    asset: str = ""
+    priority: Priority = Priority.normal
+    due_at: datetime | None = None
+    crew: Crew
+    min_photos_per_member: int = 1
+    issued_by: str
+
+
+class MemberNoteAdded(Event):
+    context: ClassVar[str] = "team"
+    name: ClassVar[str] = "MemberNoteAdded"
+
+    note_id: UUID
+    author: str
+    findings: str = ""
+    actions: str = ""
+    parts: tuple[PartLine, ...] = ()
+    labour_minutes: int = 0
+
+
+class Outcome(StrEnum):
+    resolved = "resolved"
+    partially_resolved = "partially_resolved"
+    not_resolved = "not_resolved"
+    follow_up_required = "follow_up_required"
+
+
+class LeaderReportSubmitted(Event):
+    context: ClassVar[str] = "team"
+    name: ClassVar[str] = "LeaderReportSubmitted"
+
+    report_id: UUID
+    leader: str
+    summary: str
+    root_cause: str = ""
+    actions: str = ""
+    parts: tuple[PartLine, ...] = ()
+    outcome: Outcome
+    merged_note_ids: tuple[UUID, ...] = ()
+    labour_minutes: int = 0
+
+
+class Phase(StrEnum):
+    before = "before"
+    during = "during"
+    after = "after"
+
+
+class GeoPoint(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    lat: float
+    lon: float
+
+
+class PhotoUploaded(Event):
+    context: ClassVar[str] = "photos"
+    name: ClassVar[str] = "PhotoUploaded"
+
+    photo_id: UUID
+    sha256: str
+    object_key: str
+    content_type: str
+    size: int
+    width: int
+    height: int
+    uploader: str
+    uploader_role: str
+    caption: str = ""
+    phase: Phase | None = None
+    captured_at: datetime | None = None
+    location: GeoPoint | None = None
+    duplicate: bool = False
+
+
+class ServerReportCompiled(Event):
+    context: ClassVar[str] = "aggregator"
+    name: ClassVar[str] = "ServerReportCompiled"
+
+    revision: int
+    report: dict[str, Any] = Field(default_factory=dict)
+
+
+CATALOGUE: dict[str, type[Event]] = {
+    cls.type_name(): cls
+    for cls in (
+        WorkOrderIssued,
+        MemberNoteAdded,
+        LeaderReportSubmitted,
+        PhotoUploaded,
+        ServerReportCompiled,
+    )
+}
+"""Current version of every event, by CloudEvents ``type``."""
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+UPCASTERS: dict[str, Upcaster] = {}
+"""``old type -> function`` turning an old payload into the next version's payload.
+
+Example for a future v2: ``UPCASTERS["fieldcrew.team.MemberNoteAdded.v1"] = lambda d: {...}``
+and the upcaster's result is read as ``...MemberNoteAdded.v2``.
+"""
+
+
+def next_version(type_name: str) -> str:
+    """``fieldcrew.team.X.v1`` -> ``fieldcrew.team.X.v2``."""
+    stem, _, version = type_name.rpartition(".v")
+    return f"{stem}.v{int(version) + 1}"

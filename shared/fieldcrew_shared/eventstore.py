@@ -1,0 +1,240 @@
+"""The JetStream event store: the one write path of every service (CONVENTIONS.md §6).
+
+- ``append`` publishes one event with ``Nats-Msg-Id`` = event id (server-side de-duplication of
+  retries) and, when the caller gives an expected version, with
+  ``Nats-Expected-Last-Subject-Sequence`` (+ ``-Subject`` for the aggregate's wildcard) so that
+  two concurrent commands on one aggregate cannot both win: the loser gets ConcurrencyError.
+- ``load`` reads every event of one aggregate (a subject filter) with batched direct gets:
+  one round trip per 256 events, no consumer to create.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+from uuid import UUID
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import ConnectionClosedError, NoRespondersError, NoServersError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import api
+from nats.js.errors import APIError
+from nats.js.errors import NotFoundError as JsNotFoundError
+
+from fieldcrew_shared.envelope import Envelope, Metadata, decode, encode, payload, seal
+from fieldcrew_shared.errors import BackendUnavailableError, ConcurrencyError, PoisonEventError
+from fieldcrew_shared.events import Event
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+STREAM = "FIELDCREW"
+SUBJECTS = "fieldcrew.>"
+WRONG_LAST_SEQUENCE = 10071
+BATCH = 256
+
+
+@dataclass(frozen=True)
+class RawEvent:
+    """A stored message before decoding."""
+
+    seq: int
+    subject: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """An event as stored: its stream sequence, its envelope and its decoded payload."""
+
+    seq: int
+    envelope: Envelope
+    event: Event
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """One aggregate's history and the sequence to expect when appending to it."""
+
+    records: list[Recorded]
+    version: int  # stream sequence of the aggregate's last event, 0 when it has none
+
+    @property
+    def events(self) -> list[Event]:
+        return [r.event for r in self.records]
+
+
+@dataclass(frozen=True)
+class Appended:
+    seq: int
+    duplicate: bool
+    envelope: Envelope
+
+
+async def connect(url: str, name: str) -> NATS:
+    """Connect to NATS, translating 'nobody there' into BackendUnavailableError."""
+    try:
+        return await nats.connect(
+            url, name=name, connect_timeout=5, max_reconnect_attempts=-1, reconnect_time_wait=0.5
+        )
+    except (NoServersError, OSError, NatsTimeoutError) as exc:
+        raise BackendUnavailableError(f"NATS at {_redact(url)} is not reachable") from exc
+
+
+def _redact(url: str) -> str:
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
+class EventStore:
+    """Appends to and reads from the ``FIELDCREW`` stream on behalf of one service."""
+
+    def __init__(self, nc: NATS, *, source: str, stream: str = STREAM, timeout: float = 5.0):
+        self.nc = nc
+        self.js = nc.jetstream(timeout=timeout)
+        self.source = source
+        self.stream = stream
+        self.timeout = timeout
+
+    async def ensure_stream(self, *, duplicate_window: float = 120.0) -> None:
+        """Create the stream if it is missing: file storage, kept forever, fsync'd by the server."""
+        config = api.StreamConfig(
+            name=self.stream,
+            subjects=[SUBJECTS],
+            storage=api.StorageType.FILE,
+            retention=api.RetentionPolicy.LIMITS,
+            max_age=0,
+            duplicate_window=duplicate_window,
+            allow_direct=True,
+            deny_delete=True,
+            deny_purge=True,
+        )
+        try:
+            await self.js.stream_info(self.stream)
+        except JsNotFoundError:
+            try:
+                await self.js.add_stream(config)
+            except APIError as exc:  # another service created it first
+                if exc.err_code != 10058:
+                    raise
+        except (NatsTimeoutError, NoRespondersError, ConnectionClosedError) as exc:
+            raise BackendUnavailableError("JetStream is not answering") from exc
+
+    async def append(
+        self,
+        event: Event,
+        meta: Metadata,
+        *,
+        expected_version: int | None = None,
+        aggregate: str | None = None,
+        event_id: UUID | None = None,
+    ) -> Appended:
+        """Append one event. ``expected_version`` is the aggregate's last sequence when loaded
+        (0: the aggregate must be empty); ``aggregate`` the wildcard that defines it."""
+        envelope = seal(event, meta, source=self.source, event_id=event_id)
+        headers = {"Nats-Msg-Id": envelope.id}
+        if expected_version is not None:
+            headers["Nats-Expected-Last-Subject-Sequence"] = str(expected_version)
+            if aggregate is not None:
+                headers["Nats-Expected-Last-Subject-Sequence-Subject"] = aggregate
+        try:
+            ack = await self.js.publish(
+                event.subject, encode(envelope), stream=self.stream, headers=headers
+            )
+        except APIError as exc:
+            if exc.err_code == WRONG_LAST_SEQUENCE:
+                raise ConcurrencyError(f"{aggregate or event.subject} changed") from exc
+            raise
+        except (NatsTimeoutError, NoRespondersError, ConnectionClosedError) as exc:
+            raise BackendUnavailableError("JetStream did not acknowledge the event") from exc
+        return Appended(seq=ack.seq, duplicate=bool(ack.duplicate), envelope=envelope)
+
+    async def load(self, subject_filter: str) -> Loaded:
+        """Every event whose subject matches ``subject_filter``, in stream order."""
+        records: list[Recorded] = []
+        version, start = 0, 1
+        while True:
+            batch = await self.read(subject_filter, start)
+            for raw in batch:
+                version = raw.seq
+                try:
+                    envelope = decode(raw.body)
+                    records.append(Recorded(raw.seq, envelope, payload(envelope)))
+                except PoisonEventError as exc:
+                    log.error(
+                        "skipping undecodable event", extra={"seq": raw.seq, "reason": str(exc)}
+                    )
+            if len(batch) < BATCH:
+                break
+            start = batch[-1].seq + 1
+        return Loaded(records=records, version=version)
+
+    async def last(self, subject: str) -> Recorded | None:
+        """The newest event on ``subject`` (wildcards allowed), or None."""
+        try:
+            raw = await self.js._jsm.get_last_msg(self.stream, subject, direct=True)
+        except JsNotFoundError:
+            return None
+        except (NatsTimeoutError, NoRespondersError, ConnectionClosedError) as exc:
+            raise BackendUnavailableError("JetStream is not answering") from exc
+        assert raw.data is not None and raw.seq is not None
+        envelope = decode(raw.data)
+        return Recorded(seq=raw.seq, envelope=envelope, event=payload(envelope))
+
+    async def last_sequence(self) -> int:
+        """The stream's last sequence number (0 when empty)."""
+        try:
+            info = await self.js.stream_info(self.stream)
+        except (NatsTimeoutError, NoRespondersError, ConnectionClosedError) as exc:
+            raise BackendUnavailableError("JetStream is not answering") from exc
+        return int(info.state.last_seq)
+
+    async def read(self, subject_filter: str, start: int) -> list[RawEvent]:
+        """Up to 256 raw events matching ``subject_filter`` from sequence ``start`` on, in one
+        batched direct get (NATS >= 2.11): messages arrive on an inbox until end-of-batch."""
+        inbox = self.nc.new_inbox()
+        queue: asyncio.Queue[Msg] = asyncio.Queue()
+        sub = await self.nc.subscribe(inbox, cb=queue.put)
+        request = {"seq": start, "next_by_subj": subject_filter, "batch": BATCH}
+        try:
+            await self.nc.publish(
+                f"$JS.API.DIRECT.GET.{self.stream}", json.dumps(request).encode(), reply=inbox
+            )
+            return await asyncio.wait_for(self._collect(queue), self.timeout)
+        except (TimeoutError, ConnectionClosedError) as exc:
+            raise BackendUnavailableError("JetStream did not answer a read") from exc
+        finally:
+            await sub.unsubscribe()
+
+    @staticmethod
+    async def _collect(queue: asyncio.Queue[Msg]) -> list[RawEvent]:
+        out: list[RawEvent] = []
+        while True:
+            msg = await queue.get()
+            headers = msg.headers or {}
+            status = headers.get("Status")
+            if status == "404" or status == "204":  # nothing (more) / end of batch
+                return out
+            if status is not None:
+                raise BackendUnavailableError(f"direct get failed: {status} {headers}")
+            out.append(RawEvent(int(headers["Nats-Sequence"]), headers["Nats-Subject"], msg.data))
+
+
+async def retry_on_conflict(operation: Callable[[], Awaitable[T]], attempts: int = 8) -> T:
+    """Run load-decide-append again when another writer won the race (optimistic locking)."""
+    for attempt in range(attempts):
+        try:
+            return await operation()
+        except ConcurrencyError:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.002 * (attempt + 1))  # back off a little under contention
+    raise AssertionError("unreachable")

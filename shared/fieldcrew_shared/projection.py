@@ -1,0 +1,200 @@
+"""Projections: PostgreSQL read models fed by a durable JetStream consumer.
+
+Exactly-once effects on at-least-once delivery: a batch of events is applied and the stream
+position it reached is stored **in the same transaction**; messages are acked only after the
+commit; a message at or below the stored position is skipped. An event that cannot be decoded
+or applied is written to ``<schema>.dead_letters`` with its reason and skipped, so the consumer
+never stalls. A failure of PostgreSQL itself is not poison: the batch is nak'd and retried
+(JetStream hands nak'd messages out before new ones).
+
+A projection lives in one schema. ``<meta>.heads`` names the live schema of each projection so
+that a rebuild can replay into a fresh schema and switch over in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+import asyncpg
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import api
+
+from fieldcrew_shared.envelope import decode, payload
+from fieldcrew_shared.errors import FieldcrewError, PoisonEventError
+from fieldcrew_shared.eventstore import EventStore, RawEvent, Recorded
+
+log = logging.getLogger(__name__)
+
+BOOKKEEPING = """
+CREATE TABLE IF NOT EXISTS {s}.checkpoint (
+    id boolean PRIMARY KEY DEFAULT true CHECK (id), position bigint NOT NULL);
+INSERT INTO {s}.checkpoint VALUES (true, 0) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS {s}.dead_letters (
+    seq bigint PRIMARY KEY, subject text NOT NULL, reason text NOT NULL,
+    body bytea NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now());
+"""
+
+
+class Projection(Protocol):
+    """What a service implements to be fed by a :class:`ProjectionRunner`."""
+
+    name: str
+
+    def ddl(self, schema: str) -> str:
+        """SQL creating the projection's tables in ``schema`` (idempotent)."""
+        ...
+
+    async def apply(
+        self, conn: asyncpg.Connection, schema: str, records: Sequence[Recorded]
+    ) -> None:
+        """Apply events, in stream order, inside the batch's transaction. Raise ValueError
+        (or PoisonEventError) for an event that cannot be applied."""
+        ...
+
+
+class ProjectionRunner:
+    """Feeds one projection from a durable consumer, keeping its position in PostgreSQL."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        pool: asyncpg.Pool,
+        projection: Projection,
+        *,
+        filter_subject: str = "fieldcrew.>",
+        batch: int = 256,
+        after_commit: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        self.store, self.pool, self.projection = store, pool, projection
+        self.filter_subject = filter_subject
+        self.batch = batch
+        self.after_commit = after_commit
+        self.meta = f"{projection.name}_meta"
+        self.schema = projection.name
+        self.position = 0
+        self._advanced = asyncio.Condition()
+
+    async def setup(self) -> None:
+        """Create the heads table and the live schema on first start; read the live schema."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self.meta)
+            await conn.execute(
+                f"CREATE SCHEMA IF NOT EXISTS {self.meta};"
+                f"CREATE TABLE IF NOT EXISTS {self.meta}.heads (live text NOT NULL)"
+            )
+            live = await conn.fetchval(f"SELECT live FROM {self.meta}.heads")
+            if live is None:
+                live = self.projection.name
+                await conn.execute(f"INSERT INTO {self.meta}.heads VALUES ($1)", live)
+            await create_schema(conn, self.projection, live)
+        self.schema = live
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set."""
+        config = api.ConsumerConfig(
+            ack_policy=api.AckPolicy.EXPLICIT,
+            deliver_policy=api.DeliverPolicy.ALL,
+            max_ack_pending=self.batch * 4,
+            ack_wait=60,
+        )
+        sub = await self.store.js.pull_subscribe(
+            self.filter_subject,
+            durable=self.projection.name,
+            stream=self.store.stream,
+            config=config,
+        )
+        while not stop.is_set():
+            try:
+                msgs = await sub.fetch(self.batch, timeout=1.0)
+            except NatsTimeoutError:
+                continue
+            await self._handle(msgs)
+
+    async def _handle(self, msgs: list[Msg]) -> None:
+        delivered = [RawEvent(m.metadata.sequence.stream, m.subject, m.data) for m in msgs]
+        try:
+            self.schema = await self.process(delivered)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("projection batch failed; will retry", extra={"why": str(exc)})
+            for m in msgs:
+                await m.nak(delay=1.0)
+            return
+        for m in msgs:
+            await m.ack()
+        async with self._advanced:
+            self.position = max(self.position, delivered[-1].seq)
+            self._advanced.notify_all()
+        if self.after_commit is not None:
+            try:
+                await self.after_commit(self.schema)
+            except FieldcrewError as exc:  # retried after the next batch or at start
+                log.warning("after-commit step failed", extra={"why": exc.message})
+
+    async def wait_for(self, seq: int) -> None:
+        """Return once the live runner has committed everything up to ``seq``."""
+        async with self._advanced:
+            await self._advanced.wait_for(lambda: self.position >= seq)
+
+    async def process(self, batch: Sequence[RawEvent], schema: str | None = None) -> str:
+        """Apply a batch in one transaction with its position; returns the schema used.
+        ``schema=None`` means the live schema (read under a share lock)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            if schema is None:
+                schema = await conn.fetchval(f"SELECT live FROM {self.meta}.heads FOR SHARE")
+            assert schema is not None
+            position = await conn.fetchval(f"SELECT position FROM {schema}.checkpoint FOR UPDATE")
+            todo = [d for d in batch if d.seq > position]
+            if not todo:
+                return schema
+            await self._apply_all(conn, schema, todo)
+            await conn.execute(f"UPDATE {schema}.checkpoint SET position = $1", todo[-1].seq)
+        return schema
+
+    async def _apply_all(
+        self, conn: asyncpg.Connection, schema: str, todo: Sequence[RawEvent]
+    ) -> None:
+        """Fast path: the whole batch at once. If any event is poison, redo the batch one
+        event per savepoint and set the poison ones aside."""
+        try:
+            async with conn.transaction():
+                await self._apply(conn, schema, todo)
+        except PoisonEventError:
+            for d in todo:
+                await self._apply_or_dead_letter(conn, schema, d)
+
+    async def _apply(self, conn: asyncpg.Connection, schema: str, raws: Sequence[RawEvent]) -> None:
+        records = []
+        for raw in raws:
+            envelope = decode(raw.body)
+            records.append(Recorded(raw.seq, envelope, payload(envelope)))
+        try:
+            await self.projection.apply(conn, schema, records)
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, ValueError) as exc:
+            raise PoisonEventError(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _apply_or_dead_letter(
+        self, conn: asyncpg.Connection, schema: str, d: RawEvent
+    ) -> None:
+        try:
+            async with conn.transaction():
+                await self._apply(conn, schema, [d])
+        except PoisonEventError as exc:
+            log.error("dead-lettered event", extra={"seq": d.seq, "why": exc.message})
+            await conn.execute(
+                f"INSERT INTO {schema}.dead_letters (seq, subject, reason, body)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT (seq) DO NOTHING",
+                d.seq,
+                d.subject,
+                exc.message,
+                d.body,
+            )
+
+
+async def create_schema(conn: asyncpg.Connection, projection: Projection, schema: str) -> None:
+    await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    await conn.execute(BOOKKEEPING.format(s=schema))
+    await conn.execute(projection.ddl(schema))

@@ -1,0 +1,99 @@
+"""What every service does at start and stop: logs, NATS, the event store, the token verifier.
+
+Resources open in the app's ``lifespan`` (never at import) and close in reverse order;
+shutdown drains NATS so in-flight publishes finish.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request
+
+from fieldcrew_shared import logs
+from fieldcrew_shared.errors import BackendUnavailableError
+from fieldcrew_shared.eventstore import EventStore, connect
+from fieldcrew_shared.settings import DatabaseSettings, ServiceSettings
+from fieldcrew_shared.web import add_health, install_error_handlers
+
+
+@dataclass
+class Backends:
+    """The live connections of one service process."""
+
+    store: EventStore
+    stack: AsyncExitStack
+
+
+@asynccontextmanager
+async def open_backends(settings: ServiceSettings, source: str) -> AsyncIterator[Backends]:
+    """Connect to NATS, make sure the stream exists; drain on exit."""
+    async with AsyncExitStack() as stack:
+        nc = await connect(settings.nats_url, name=source)
+        stack.push_async_callback(nc.drain)
+        store = EventStore(nc, source=source, stream=settings.stream)
+        await store.ensure_stream()
+        yield Backends(store=store, stack=stack)
+
+
+async def open_pool(stack: AsyncExitStack, settings: DatabaseSettings) -> asyncpg.Pool:
+    """An asyncpg pool closed with ``stack``."""
+    try:
+        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=10)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise BackendUnavailableError("PostgreSQL is not reachable") from exc
+    stack.push_async_callback(pool.close)
+    return pool
+
+
+def new_app(title: str, settings: ServiceSettings, lifespan: object) -> FastAPI:
+    """A FastAPI app with fieldcrew's error shape, health check and token verifier."""
+    app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)  # type: ignore[arg-type]
+    app.state.settings = settings
+    app.state.verifier = settings.verifier()
+    install_error_handlers(app)
+    add_health(app)
+    return app
+
+
+Startup = Callable[[FastAPI, Backends], Awaitable[None]]
+
+
+def event_sourced_app(
+    title: str,
+    settings: ServiceSettings,
+    source: str,
+    routers: list[APIRouter],
+    on_startup: Startup | None = None,
+) -> FastAPI:
+    """A service app whose lifespan opens NATS and the event store (``app.state.store``);
+    ``on_startup`` opens the service's other resources on ``backends.stack``."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_backends(settings, source) as backends:
+            app.state.store = backends.store
+            if on_startup is not None:
+                await on_startup(app, backends)
+            yield
+
+    app = new_app(title, settings, lifespan)
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def store_of(request: Request) -> EventStore:
+    """The event store the app's lifespan opened."""
+    store: EventStore = request.app.state.store
+    return store
+
+
+def serve(app: FastAPI, settings: ServiceSettings, service: str) -> None:
+    """Run ``app`` with uvicorn until SIGINT/SIGTERM."""
+    logs.configure(service, settings.log_level)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)

@@ -1,0 +1,98 @@
+"""FastAPI plumbing every service uses: JSON errors, bearer auth, request metadata, health.
+
+Errors always look like ``{"error": {"code": "...", "message": "..."}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Annotated
+from uuid import uuid4
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import TypeAdapter, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from fieldcrew_shared.auth import Principal, TokenVerifier
+from fieldcrew_shared.envelope import Metadata
+from fieldcrew_shared.errors import AuthenticationError, FieldcrewError, InvalidCommandError
+
+log = logging.getLogger(__name__)
+_bearer = HTTPBearer(auto_error=False, description="JWT from `fieldcrew token`")
+_datetime = TypeAdapter(datetime)
+
+
+def error_body(code: str, message: str, **extra: object) -> dict[str, object]:
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map fieldcrew errors, validation errors and HTTP errors to the JSON error shape."""
+
+    @app.exception_handler(FieldcrewError)
+    async def _fieldcrew(_: Request, exc: FieldcrewError) -> JSONResponse:
+        if exc.status >= 500:
+            log.warning("request failed", extra={"code": exc.code, "reason": exc.message})
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(error_body(exc.code, exc.message), exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()[:20]
+        ]
+        return JSONResponse(
+            error_body("invalid_request", "the request is not valid", details=details), 422
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code)
+
+
+def verifier_of(request: Request) -> TokenVerifier:
+    verifier: TokenVerifier = request.app.state.verifier
+    return verifier
+
+
+def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller, from ``Authorization: Bearer <JWT>``; 401 when absent or invalid."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise AuthenticationError("missing bearer token")
+    return verifier_of(request).verify(credentials.credentials)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def request_metadata(request: Request, principal: CurrentPrincipal) -> Metadata:
+    """Envelope metadata for events caused by this request."""
+    occurred_raw = request.headers.get("x-occurred-at")
+    try:
+        occurred = _datetime.validate_python(occurred_raw) if occurred_raw else None
+    except ValidationError as exc:
+        raise InvalidCommandError("X-Occurred-At must be an ISO 8601 date-time") from exc
+    return Metadata(
+        actor=principal.sub,
+        actorrole=principal.role.value,
+        correlationid=request.headers.get("x-correlation-id") or str(uuid4()),
+        causationid=request.headers.get("idempotency-key"),
+        occurred_at=occurred,
+    )
+
+
+RequestMetadata = Annotated[Metadata, Depends(request_metadata)]
+
+
+def add_health(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["health"], include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}

@@ -1,0 +1,95 @@
+"""Test session fixtures: real NATS JetStream, PostgreSQL and S3, started once per session.
+
+Which servers: ``FIELDCREW_*_URL`` variables point at running ones; otherwise
+``FIELDCREW_TEST_INFRA=containers`` starts the production images with testcontainers (needs a
+Docker engine); otherwise the embedded servers from PyPI wheels start in a temporary folder on
+free ports (the default, and what CI does).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fieldcrew_cli.servers import EmbeddedServers, Infra, Ports
+from fieldcrew_shared.auth import Role, ensure_keypair, mint
+
+ISSUER, AUDIENCE = "fieldcrew-local", "fieldcrew"
+
+
+@pytest.fixture(scope="session")
+def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
+    if os.environ.get("FIELDCREW_TEST_INFRA") == "containers":
+        from tests.containers import container_infra
+
+        with container_infra() as infra:
+            yield infra
+        return
+    with EmbeddedServers(tmp_path_factory.mktemp("servers"), ports=Ports.free()) as infra:
+        yield infra
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return ensure_keypair(tmp_path_factory.mktemp("keys"))
+
+
+TokenFactory = Callable[..., str]
+
+
+@pytest.fixture(scope="session")
+def token(keys: tuple[Path, Path]) -> TokenFactory:
+    """``token("alice", "technician")`` → a signed bearer token."""
+    private = keys[0].read_bytes()
+
+    def make(sub: str, role: str | Role = Role.technician, **kwargs: object) -> str:
+        return mint(private, sub=sub, role=Role(role), issuer=ISSUER, audience=AUDIENCE, **kwargs)  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def service_env(infra: Infra, keys: tuple[Path, Path]) -> dict[str, str]:
+    """The environment every service reads its settings from."""
+    return {
+        "FIELDCREW_NATS_URL": infra.nats_url,
+        "FIELDCREW_DATABASE_URL": infra.database_url,
+        "FIELDCREW_S3_ENDPOINT": infra.s3_endpoint,
+        "FIELDCREW_S3_ACCESS_KEY": infra.s3_access_key,
+        "FIELDCREW_S3_SECRET_KEY": infra.s3_secret_key,
+        "FIELDCREW_S3_SECURE": "true" if infra.s3_secure else "false",
+        "FIELDCREW_JWT_PUBLIC_KEY_FILE": str(keys[1]),
+        "FIELDCREW_JWT_ISSUER": ISSUER,
+        "FIELDCREW_JWT_AUDIENCE": AUDIENCE,
+    }
+
+
+@pytest.fixture(scope="session")
+def settings_env(service_env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """Set the service environment for in-process apps built with ``Settings()``."""
+    saved = {k: os.environ.get(k) for k in service_env}
+    os.environ.update(service_env)
+    yield service_env
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@asynccontextmanager
+async def app_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client talking to ``app`` in-process, with its lifespan run."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+def bearer(tok: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tok}"}

@@ -1,0 +1,110 @@
+"""The JetStream event store against a real nats-server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from uuid import uuid4
+
+import pytest
+from fieldcrew_cli.servers import Infra
+from fieldcrew_shared.envelope import Metadata
+from fieldcrew_shared.errors import ConcurrencyError
+from fieldcrew_shared.events import subject_for
+from fieldcrew_shared.eventstore import EventStore, connect, retry_on_conflict
+
+from tests.unit.factories import issued, note
+
+META = Metadata(actor="max", actorrole="technician", correlationid="c-1")
+
+
+@pytest.fixture
+async def store(infra: Infra) -> AsyncIterator[EventStore]:
+    nc = await connect(infra.nats_url, name="test-eventstore")
+    store = EventStore(nc, source="fieldcrew/team")
+    await store.ensure_stream()
+    yield store
+    await nc.drain()
+
+
+async def test_the_stream_keeps_everything_on_disk(store: EventStore) -> None:
+    info = await store.js.stream_info(store.stream)
+    assert info.config.storage.value == "file"
+    assert not info.config.max_age
+    assert info.config.subjects == ["fieldcrew.>"]
+    assert info.config.deny_delete and info.config.deny_purge
+
+
+async def test_load_returns_an_aggregates_events_in_order_across_batches(
+    store: EventStore,
+) -> None:
+    wo = uuid4()
+    agg = subject_for("team", wo)
+    version = 0
+    notes = [note(wo, f"m{i}") for i in range(600)]
+    for n in notes:
+        version = (await store.append(n, META, expected_version=version, aggregate=agg)).seq
+    other = note(uuid4(), "x")
+    await store.append(other, META)
+    loaded = await store.load(agg)
+    assert loaded.events == notes
+    assert loaded.version == version
+    assert [r.envelope.actor for r in loaded.records[:1]] == ["max"]
+
+
+async def test_two_writers_on_one_aggregate_cannot_both_win(store: EventStore) -> None:
+    wo = uuid4()
+    agg = subject_for("team", wo)
+    first = await store.append(note(wo, "a"), META, expected_version=0, aggregate=agg)
+    results = await asyncio.gather(
+        *[
+            store.append(note(wo, f"w{i}"), META, expected_version=first.seq, aggregate=agg)
+            for i in range(5)
+        ],
+        return_exceptions=True,
+    )
+    assert sum(not isinstance(r, Exception) for r in results) == 1
+    assert sum(isinstance(r, ConcurrencyError) for r in results) == 4
+    assert len((await store.load(agg)).records) == 2
+
+
+async def test_an_empty_aggregate_expects_version_zero(store: EventStore) -> None:
+    wo = uuid4()
+    agg = subject_for("dispatch", wo)
+    await store.append(issued(wo), META, expected_version=0, aggregate=agg)
+    with pytest.raises(ConcurrencyError):
+        await store.append(issued(wo), META, expected_version=0, aggregate=agg)
+
+
+async def test_losers_retry_and_everyone_gets_in(store: EventStore) -> None:
+    wo = uuid4()
+    agg = subject_for("team", wo)
+
+    async def add(i: int) -> None:
+        async def attempt() -> None:
+            loaded = await store.load(agg)
+            await store.append(
+                note(wo, f"m{i}"), META, expected_version=loaded.version, aggregate=agg
+            )
+
+        await retry_on_conflict(attempt, attempts=50)
+
+    await asyncio.gather(*[add(i) for i in range(8)])
+    assert sorted(e.author for e in (await store.load(agg)).events) == [f"m{i}" for i in range(8)]
+
+
+async def test_a_retried_append_with_the_same_event_id_is_dropped(store: EventStore) -> None:
+    wo, event_id = uuid4(), uuid4()
+    n = note(wo, "m1")
+    first = await store.append(n, META, event_id=event_id)
+    again = await store.append(n, META, event_id=event_id)
+    assert again.duplicate and again.seq == first.seq
+    assert len((await store.load(subject_for("team", wo))).records) == 1
+
+
+async def test_last_finds_the_newest_event_or_none(store: EventStore) -> None:
+    wo = uuid4()
+    assert await store.last(subject_for("dispatch", wo, "WorkOrderIssued")) is None
+    await store.append(issued(wo), META)
+    found = await store.last(subject_for("dispatch", wo, "WorkOrderIssued"))
+    assert found is not None and found.event == issued(wo)

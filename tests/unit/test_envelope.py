@@ -1,0 +1,83 @@
+"""The envelope is CloudEvents 1.0 structured JSON, and every published schema keeps loading."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+from cloudevents.v1.http import from_json
+from fieldcrew_shared.envelope import Metadata, decode, encode, payload, seal
+from fieldcrew_shared.errors import PoisonEventError
+from fieldcrew_shared.events import CATALOGUE, UPCASTERS, MemberNoteAdded
+
+from tests.unit.factories import note
+
+GOLDEN = sorted((Path(__file__).parent.parent / "golden").glob("*.json"))
+META = Metadata(actor="max", actorrole="technician", correlationid="corr-1", causationid="k-1")
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.stem)
+def test_golden_samples_of_every_version_load(path: Path) -> None:
+    envelope = decode(path.read_bytes())
+    event = payload(envelope)
+    assert event.type_name() == envelope.type
+    assert str(event.work_order_id) == envelope.subject
+
+
+def test_there_is_a_golden_sample_for_every_event_type() -> None:
+    assert {p.stem for p in GOLDEN} >= set(CATALOGUE) | set(UPCASTERS)
+
+
+def test_the_official_cloudevents_sdk_reads_our_envelope() -> None:
+    event = note(uuid4(), "max", parts=(("P-1", 2),))
+    raw = encode(seal(event, META, source="fieldcrew/team"))
+    ce = from_json(raw)
+    assert ce["specversion"] == "1.0"
+    assert ce["type"] == "fieldcrew.team.MemberNoteAdded.v1"
+    assert ce["subject"] == str(event.work_order_id)
+    assert ce["correlationid"] == "corr-1" and ce["causationid"] == "k-1"
+    assert ce["actor"] == "max" and ce["actorrole"] == "technician"
+    assert ce.data["parts"] == [{"part_no": "P-1", "qty": 2}]
+
+
+def test_round_trip_keeps_the_event() -> None:
+    event = note(uuid4(), "max")
+    assert payload(decode(encode(seal(event, META, source="fieldcrew/team")))) == event
+
+
+def test_unknown_fields_are_ignored_for_rolling_deploys() -> None:
+    event = note(uuid4(), "max")
+    doc = json.loads(encode(seal(event, META, source="fieldcrew/team")))
+    doc["data"]["added_in_a_later_build"] = 1
+    assert payload(decode(json.dumps(doc).encode())) == event
+
+
+def test_an_old_version_is_upcast(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A v0 payload (``notes`` instead of ``findings``) is upcast to the current model."""
+    old_type = "fieldcrew.team.MemberNoteAdded.v0"
+    monkeypatch.setitem(
+        UPCASTERS,
+        old_type,
+        lambda d: {**{k: v for k, v in d.items() if k != "notes"}, "findings": d["notes"]},
+    )
+    event = note(uuid4(), "max")
+    doc = json.loads(encode(seal(event, META, source="fieldcrew/team")))
+    doc["type"], doc["schemaversion"] = old_type, 0
+    doc["data"]["notes"] = doc["data"].pop("findings")
+    upcast = payload(decode(json.dumps(doc).encode()))
+    assert isinstance(upcast, MemberNoteAdded) and upcast.findings == event.findings
+
+
+@pytest.mark.parametrize("raw", [b"not json", b"{}", b'{"specversion": "1.0"}'])
+def test_garbage_is_poison(raw: bytes) -> None:
+    with pytest.raises(PoisonEventError):
+        decode(raw)
+
+
+def test_unknown_type_is_poison() -> None:
+    doc = json.loads(encode(seal(note(uuid4(), "m"), META, source="fieldcrew/team")))
+    doc["type"] = "fieldcrew.team.Nope.v1"
+    with pytest.raises(PoisonEventError):
+        payload(decode(json.dumps(doc).encode()))

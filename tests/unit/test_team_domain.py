@@ -1,0 +1,146 @@
+"""The leader-only rule and note merging, as given events / when command / then events."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+import pytest
+from fieldcrew_shared.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidCommandError,
+    NotFoundError,
+)
+from fieldcrew_shared.events import LeaderReportSubmitted, MemberNoteAdded, Outcome, PartLine
+from fieldcrew_team.domain import (
+    AddNote,
+    SubmitReport,
+    decide_add_note,
+    decide_submit_report,
+    fold,
+    merge_parts,
+    visible_notes,
+)
+
+from tests.unit.factories import issued, note
+
+WO = uuid4()
+WORK_ORDER = issued(WO)
+
+
+def add(author: str, **kw: object) -> AddNote:
+    fields: dict[str, object] = dict(
+        work_order_id=WO,
+        note_id=uuid4(),
+        author=author,
+        findings="f",
+        actions="a",
+        parts=(),
+        labour_minutes=10,
+    )
+    fields.update(kw)
+    return AddNote(**fields)  # type: ignore[arg-type]
+
+
+def submit(actor: str, **kw: object) -> SubmitReport:
+    fields: dict[str, object] = dict(
+        work_order_id=WO,
+        report_id=uuid4(),
+        actor=actor,
+        summary="done",
+        root_cause="wear",
+        actions="replaced",
+        outcome=Outcome.resolved,
+        parts=None,
+        note_ids=None,
+    )
+    fields.update(kw)
+    return SubmitReport(**fields)  # type: ignore[arg-type]
+
+
+def test_a_member_adds_a_note() -> None:
+    events = decide_add_note(WORK_ORDER, fold([]), add("m1"))
+    assert len(events) == 1 and isinstance(events[0], MemberNoteAdded)
+    assert events[0].author == "m1"
+
+
+def test_someone_not_on_the_crew_may_not_add_a_note() -> None:
+    with pytest.raises(ForbiddenError):
+        decide_add_note(WORK_ORDER, fold([]), add("stranger"))
+
+
+def test_a_note_on_an_unknown_work_order_is_not_found() -> None:
+    with pytest.raises(NotFoundError):
+        decide_add_note(None, fold([]), add("m1"))
+
+
+def test_a_retried_note_adds_nothing_and_a_reused_key_with_other_content_is_refused() -> None:
+    cmd = add("m1")
+    state = fold(decide_add_note(WORK_ORDER, fold([]), cmd))
+    assert decide_add_note(WORK_ORDER, state, cmd) == []
+    with pytest.raises(InvalidCommandError):
+        decide_add_note(WORK_ORDER, state, add("m1", note_id=cmd.note_id, findings="other"))
+
+
+def test_only_the_leader_submits_the_report() -> None:
+    state = fold([note(WO, "m1")])
+    for member in ("m1", "m2", "m3"):
+        with pytest.raises(ForbiddenError, match="only the work order's leader"):
+            decide_submit_report(WORK_ORDER, state, submit(member))
+    with pytest.raises(ForbiddenError):
+        decide_submit_report(WORK_ORDER, state, submit("stranger"))
+    events = decide_submit_report(WORK_ORDER, state, submit("lead"))
+    assert isinstance(events[0], LeaderReportSubmitted)
+
+
+def test_the_report_merges_parts_by_part_number_and_names_the_notes() -> None:
+    notes = [
+        note(WO, "m1", parts=(("P-1", 2), ("P-2", 1)), minutes=30),
+        note(WO, "m2", parts=(("P-1", 1),), minutes=45),
+        note(WO, "lead", parts=(("P-3", 4), ("P-2", 2)), minutes=15),
+    ]
+    [report] = decide_submit_report(WORK_ORDER, fold(notes), submit("lead"))
+    assert isinstance(report, LeaderReportSubmitted)
+    assert report.parts == (
+        PartLine(part_no="P-1", qty=3),
+        PartLine(part_no="P-2", qty=3),
+        PartLine(part_no="P-3", qty=4),
+    )
+    assert report.merged_note_ids == tuple(n.note_id for n in notes)
+    assert report.labour_minutes == 90
+
+
+def test_the_leader_may_merge_a_subset_but_not_unknown_notes() -> None:
+    notes = [note(WO, "m1", parts=(("P-1", 2),)), note(WO, "m2", parts=(("P-9", 1),))]
+    [report] = decide_submit_report(
+        WORK_ORDER, fold(notes), submit("lead", note_ids=(notes[0].note_id,))
+    )
+    assert isinstance(report, LeaderReportSubmitted)
+    assert report.parts == (PartLine(part_no="P-1", qty=2),)
+    with pytest.raises(InvalidCommandError, match="unknown note ids"):
+        decide_submit_report(WORK_ORDER, fold(notes), submit("lead", note_ids=(uuid4(),)))
+
+
+def test_a_second_report_is_a_conflict_and_closes_notes() -> None:
+    state = fold(decide_submit_report(WORK_ORDER, fold([]), submit("lead")))
+    with pytest.raises(ConflictError):
+        decide_submit_report(WORK_ORDER, state, submit("lead"))
+    with pytest.raises(ConflictError, match="notes are closed"):
+        decide_add_note(WORK_ORDER, state, add("m1"))
+
+
+def test_merge_parts_keeps_first_appearance_order() -> None:
+    lines = [PartLine(part_no=p, qty=q) for p, q in [("B", 1), ("A", 2), ("B", 3)]]
+    assert merge_parts(lines) == (PartLine(part_no="B", qty=4), PartLine(part_no="A", qty=2))
+
+
+def test_members_see_their_own_notes_and_the_leader_sees_all() -> None:
+    state = fold([note(WO, "m1"), note(WO, "m2"), note(WO, "lead")])
+    assert {n.author for n in visible_notes(WORK_ORDER, state, "m1", office=False)} == {"m1"}
+    assert len(visible_notes(WORK_ORDER, state, "lead", office=False)) == 3
+    assert len(visible_notes(WORK_ORDER, state, "disp", office=True)) == 3
+
+
+def test_a_redelivered_event_changes_nothing() -> None:
+    n = note(WO, "m1")
+    assert fold([n, n]) == fold([n])
