@@ -29,7 +29,7 @@ async def store(infra: Infra) -> AsyncIterator[EventStore]:
 
 async def test_the_stream_keeps_everything_on_disk(store: EventStore) -> None:
     info = await store.js.stream_info(store.stream)
-    assert info.config.storage.value == "file"
+    assert info.config.storage == "file"
     assert not info.config.max_age
     assert info.config.subjects == ["fieldcrew.>"]
     assert info.config.deny_delete and info.config.deny_purge

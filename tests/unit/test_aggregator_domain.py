@@ -64,14 +64,25 @@ def test_no_report_without_the_leaders_report() -> None:
     assert missing(progress)[0] == {"kind": "leader_report", "who": "lead"}
 
 
-def test_any_order_gives_the_same_report() -> None:
+def test_any_order_gives_the_same_report_in_one_revision() -> None:
     stream = crew_flow()
     expected = fold(stream)["compiled"]
     rng = random.Random(7)
     for _ in range(50):
         shuffled = stream[:]
         rng.shuffle(shuffled)
-        assert fold(shuffled)["compiled"] == expected
+        progress = fold(shuffled)
+        assert progress["compiled"] == expected
+        assert progress["revision"] == 1
+
+
+def test_the_report_waits_for_the_notes_it_merges() -> None:
+    stream = crew_flow()
+    without_a_note = [x for x in stream if x is not stream[2]]
+    progress = fold(without_a_note)
+    assert progress["compiled"] is None
+    assert missing(progress)[0]["kind"] == "merged_notes"
+    assert fold([*without_a_note, stream[2]])["compiled"] == fold(stream)["compiled"]
 
 
 def test_redelivered_events_change_nothing() -> None:

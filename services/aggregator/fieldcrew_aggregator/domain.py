@@ -98,8 +98,11 @@ def missing(progress: Progress) -> list[dict[str, Any]]:
         if have < need:
             out.append({"kind": "photos", "who": user, "have": have, "need": need})
     if progress["report"] is not None:
-        merged = set(progress["report"]["merged_note_ids"])
-        left_out = sorted(n for n in progress["notes"] if n not in merged)
+        merged = progress["report"]["merged_note_ids"]
+        not_arrived = [n for n in merged if n not in progress["notes"]]
+        if not_arrived:  # events can arrive in any order; the report needs its notes
+            out.append({"kind": "merged_notes", "note_ids": not_arrived})
+        left_out = sorted(n for n in progress["notes"] if n not in set(merged))
         if left_out:
             out.append({"kind": "notes_not_merged", "note_ids": left_out})
     return out
@@ -112,7 +115,7 @@ def status(progress: Progress) -> str:
 
 
 def is_complete(progress: Progress) -> bool:
-    blocking = {"work_order", "leader_report", "photos"}
+    blocking = {"work_order", "leader_report", "photos", "merged_notes"}
     return not any(m["kind"] in blocking for m in missing(progress))
 
 

@@ -1,0 +1,127 @@
+"""The whole system as ops run it: five service processes on free ports, over the session's
+real servers, driven through the gateway like a mobile client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import pytest
+from fieldcrew_cli.servers import Infra
+from fieldcrew_cli.stack import SERVICES, Stack, service_env
+from fieldcrew_shared.eventstore import EventStore, Loaded, connect
+from nats.js.api import DeliverPolicy
+
+from tests.conftest import TokenFactory
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def stack(
+    infra: Infra, keys: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    stack = Stack(logs=tmp_path_factory.mktemp("logs"), env={})
+    stack.ports = {name: free_port() for name in SERVICES}
+    stack.env = service_env(infra, keys[1], stack.ports)
+    stack.start()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture
+async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    base = f"{stack.env['FIELDCREW_GATEWAY_URL']}/api/v1"
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+async def log(infra: Infra) -> AsyncIterator[EventStore]:
+    """Read access to the event log, to check what was (not) written."""
+    nc = await connect(infra.nats_url, name="e2e-reader")
+    yield EventStore(nc, source="tests")
+    await nc.drain()
+
+
+@dataclass
+class Crew:
+    """One work order's people, with their tokens; ids unique per test."""
+
+    dispatcher: str
+    leader: str
+    members: list[str]
+    outsider: str
+    tokens: dict[str, str]
+
+    @property
+    def everyone(self) -> list[str]:
+        return [self.leader, *self.members]
+
+    def auth(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+
+@pytest.fixture
+def crew(token: TokenFactory) -> Crew:
+    tag = uuid4().hex[:8]
+    leader, members = f"lena-{tag}", [f"max-{tag}", f"ida-{tag}", f"tom-{tag}"]
+    tokens = {p: token(p, "technician") for p in (leader, *members, f"eve-{tag}")}
+    tokens[f"dora-{tag}"] = token(f"dora-{tag}", "dispatcher")
+    tokens[f"ana-{tag}"] = token(f"ana-{tag}", "analyst")
+    return Crew(f"dora-{tag}", leader, members, f"eve-{tag}", tokens)
+
+
+async def issue(api: httpx.AsyncClient, crew: Crew, **extra: Any) -> str:
+    body = {
+        "title": "Pump P-104 leaks",
+        "site": "Plant 2",
+        "asset": "P-104",
+        "crew": {"leader": crew.leader, "members": crew.members},
+        **extra,
+    }
+    r = await api.post("/work-orders", json=body, headers=crew.auth(crew.dispatcher))
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+class ReportWatcher:
+    """Waits for ``ServerReportCompiled`` of one work order in the log: the thing itself
+    (an ordered JetStream consumer, so an event published before we looked still counts)."""
+
+    def __init__(self, log: EventStore, work_order_id: str) -> None:
+        self.js = log.js
+        self.subject = f"fieldcrew.aggregator.{work_order_id}.ServerReportCompiled"
+        self.revisions: asyncio.Queue[int] = asyncio.Queue()
+
+    async def __aenter__(self) -> ReportWatcher:
+        async def on_msg(msg: Any) -> None:
+            await self.revisions.put(json.loads(msg.data)["data"]["revision"])
+
+        self.sub = await self.js.subscribe(
+            self.subject, cb=on_msg, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.sub.unsubscribe()
+
+    async def revision(self, wanted: int) -> None:
+        async with asyncio.timeout(30):
+            while await self.revisions.get() < wanted:
+                pass
+
+
+async def history(log: EventStore, work_order_id: str, context: str = "*") -> Loaded:
+    return await log.load(f"fieldcrew.{context}.{work_order_id}.>")
