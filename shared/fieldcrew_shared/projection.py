@@ -21,7 +21,7 @@ from typing import Protocol
 import asyncpg
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js import api
+from nats.js import JetStreamContext, api
 
 from fieldcrew_shared.envelope import decode, payload
 from fieldcrew_shared.errors import FieldcrewError, PoisonEventError
@@ -109,10 +109,18 @@ class ProjectionRunner:
         )
         while not stop.is_set():
             try:
-                msgs = await sub.fetch(self.batch, timeout=1.0)
-            except NatsTimeoutError:
-                continue
-            await self._handle(msgs)
+                await self._step(sub)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("projection paused: PostgreSQL failed", extra={"why": str(exc)})
+                await asyncio.sleep(1.0)  # back off while the database is away
+
+    async def _step(self, sub: JetStreamContext.PullSubscription) -> None:
+        try:
+            msgs = await sub.fetch(self.batch, timeout=1.0)
+        except NatsTimeoutError:  # idle: follow a rebuild's switch-over for the readers
+            self.schema = await self.pool.fetchval(f"SELECT live FROM {self.meta}.heads")
+            return
+        await self._handle(msgs)
 
     async def _handle(self, msgs: list[Msg]) -> None:
         delivered = [RawEvent(m.metadata.sequence.stream, m.subject, m.data) for m in msgs]
