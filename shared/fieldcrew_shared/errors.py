@@ -8,7 +8,7 @@ The tree::
     │   ├── ForbiddenError            403: the actor may not do this
     │   ├── NotFoundError             404: no such work order / photo / report
     │   ├── ConflictError             409: the state forbids it (report already submitted, ...)
-    │   └── UploadRejectedError       413/415: an upload was refused
+    │   └── UploadRejectedError       413/415/422: an upload was refused
     ├── AuthenticationError           401: no token, or a token that does not verify
     ├── ConcurrencyError              another writer appended to the same aggregate first
     ├── PoisonEventError              an event that cannot be decoded or applied
@@ -62,7 +62,7 @@ class ConflictError(CommandRejectedError):
 
 
 class UploadRejectedError(CommandRejectedError):
-    """An upload was refused (``status`` is 413 or 415)."""
+    """An upload was refused (``status``: 413 too large, 415 not an image, 422 corrupt)."""
 
     code = "upload_rejected"
     status = 415
