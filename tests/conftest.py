@@ -9,6 +9,7 @@ free ports (the default, and what CI does).
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,7 +31,12 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
         with container_infra() as infra:
             yield infra
         return
-    with EmbeddedServers(tmp_path_factory.mktemp("servers"), ports=Ports.free()) as infra:
+    # not under tmp_path: pytest resets /tmp/pytest-of-<user> to 0700 on every session, and
+    # as root PostgreSQL runs as another user who must be able to enter the data folder
+    with (
+        tempfile.TemporaryDirectory(prefix="fieldcrew-test-") as folder,
+        EmbeddedServers(Path(folder), ports=Ports.free()) as infra,
+    ):
         yield infra
 
 

@@ -1,0 +1,132 @@
+"""Start/stop the whole local infrastructure; environment variables override single servers."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol
+
+from fieldcrew_cli.servers.credentials import persisted_secret
+from fieldcrew_cli.servers.nats_server import NatsServer
+from fieldcrew_cli.servers.ports import Ports, ensure_free
+from fieldcrew_cli.servers.postgres_server import PostgresServer
+from fieldcrew_cli.servers.process import ManagedProcess
+from fieldcrew_cli.servers.s3_server import SeaweedS3Server
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Infra:
+    """Connection settings of the running (or externally provided) backing servers."""
+
+    nats_url: str
+    database_url: str
+    s3_endpoint: str
+    s3_access_key: str
+    s3_secret_key: str
+    s3_secure: bool = False
+
+
+class _Server(Protocol):
+    def launch(self, log_dir: Path) -> ManagedProcess: ...
+    def wait_ready(self, proc: ManagedProcess, deadline: float) -> None: ...
+
+
+class EmbeddedServers:
+    """NATS JetStream, PostgreSQL and S3 (SeaweedFS) as child processes, data in ``data_dir``.
+
+    Layout: ``nats/``, ``pg/``, ``s3/``, ``secrets.json`` and ``logs/``. A restart over the same
+    directory finds the same streams, databases and objects. ``FIELDCREW_NATS_URL``,
+    ``FIELDCREW_DATABASE_URL`` and ``FIELDCREW_S3_ENDPOINT`` (with ``FIELDCREW_S3_ACCESS_KEY``,
+    ``FIELDCREW_S3_SECRET_KEY``, ``FIELDCREW_S3_SECURE``) replace the matching embedded server.
+    """
+
+    start_timeout: float = 60.0
+
+    def __init__(self, data_dir: Path, *, ports: Ports | None = None) -> None:
+        self.data_dir = Path(data_dir).absolute()
+        self.ports = ports if ports is not None else Ports()
+        self._procs: list[ManagedProcess] = []
+        self._infra: Infra | None = None
+
+    def start(self) -> Infra:
+        """Start every server not overridden by the environment; block until all are ready."""
+        if self._infra is None:
+            atexit.register(self.stop)
+            try:
+                self._infra = self._start_all()
+            except BaseException:
+                self.stop()
+                raise
+        return self._infra
+
+    def stop(self) -> None:
+        """Stop every process this instance started (SIGTERM/SIGINT, then SIGKILL). Idempotent."""
+        while self._procs:
+            self._procs.pop().stop()
+        self._infra = None
+        atexit.unregister(self.stop)
+
+    def __enter__(self) -> Infra:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _start_all(self) -> Infra:
+        deadline = time.monotonic() + self.start_timeout
+        env = os.environ
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        nats = None if env.get("FIELDCREW_NATS_URL") else self._nats()
+        pg = None if env.get("FIELDCREW_DATABASE_URL") else self._postgres()
+        s3 = None if env.get("FIELDCREW_S3_ENDPOINT") else self._s3()
+        s3_settings = s3.settings if s3 else _s3_from_env()  # validate env before launching
+        ensure_free([*(nats.ports if nats else []), *(self.ports.weed() if s3 else [])])
+        servers: list[_Server] = [server for server in (nats, s3, pg) if server is not None]
+        for server in servers:  # launch all first, so their start-ups overlap
+            self._procs.append(server.launch(self._log_dir()))
+        for server, proc in zip(servers, self._procs, strict=True):
+            server.wait_ready(proc, deadline)
+        return Infra(
+            nats.url if nats else env["FIELDCREW_NATS_URL"],
+            pg.url() if pg else env["FIELDCREW_DATABASE_URL"],
+            *s3_settings,
+        )
+
+    def _log_dir(self) -> Path:
+        path = self.data_dir / "logs"
+        path.mkdir(exist_ok=True)
+        return path
+
+    def _nats(self) -> NatsServer:
+        password = persisted_secret(self.data_dir, "nats_password")
+        port, monitor = self.ports.nats, self.ports.nats_monitor
+        return NatsServer(self.data_dir / "nats", port, monitor, password)
+
+    def _postgres(self) -> PostgresServer:
+        return PostgresServer(self.data_dir / "pg")
+
+    def _s3(self) -> SeaweedS3Server:
+        secret = persisted_secret(self.data_dir, "s3_secret_key")
+        return SeaweedS3Server(self.data_dir / "s3", self.ports, secret)
+
+
+def _s3_from_env() -> tuple[str, str, str, bool]:
+    """``(endpoint, access key, secret key, secure)`` of an external S3."""
+    env = os.environ
+    missing = [k for k in ("FIELDCREW_S3_ACCESS_KEY", "FIELDCREW_S3_SECRET_KEY") if k not in env]
+    if missing:
+        raise ValueError(f"FIELDCREW_S3_ENDPOINT is set but {', '.join(missing)} is not")
+    secure = env.get("FIELDCREW_S3_SECURE", "").strip().lower() in _TRUE
+    endpoint = env["FIELDCREW_S3_ENDPOINT"]
+    return endpoint, env["FIELDCREW_S3_ACCESS_KEY"], env["FIELDCREW_S3_SECRET_KEY"], secure

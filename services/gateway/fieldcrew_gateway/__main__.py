@@ -1,0 +1,3 @@
+from fieldcrew_gateway.main import main
+
+main()

@@ -1,0 +1,211 @@
+"""Forwarding: one function sends a client's request to the service that owns it.
+
+The gateway checks the token and the input itself, then calls the owning service at the same
+path without the ``/api/v1`` prefix. Only the headers named below cross, in each direction;
+the service's status and body come back unchanged (its errors are already fieldcrew's JSON
+error shape, so they are not wrapped again). A service that does not answer becomes a 503
+``backend_unavailable`` with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from uuid import uuid4
+
+import httpx
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from fieldcrew_shared.errors import BackendUnavailableError, UploadRejectedError
+from fieldcrew_shared.web import error_body
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fieldcrew_gateway.config import Settings
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+CORRELATION_ID = "x-correlation-id"
+MAX_CORRELATION_ID = 200
+FORWARDED_REQUEST_HEADERS = (
+    "authorization",
+    "idempotency-key",
+    CORRELATION_ID,
+    "x-occurred-at",
+    "content-type",
+    # The body is forwarded byte for byte, so its length stays true (and an upload is then
+    # sent with a length instead of chunked).
+    "content-length",
+)
+RELAYED_RESPONSE_HEADERS = (
+    "content-type",
+    "location",
+    "idempotent-replayed",
+    "retry-after",
+    "www-authenticate",
+)
+RETRY_AFTER_SECONDS = 1
+# The form around a photo (boundaries, part headers, caption, phase) is allowed this much on
+# top of ``max_upload_bytes``, so that a photo the photos service accepts is never refused here.
+FORM_ENVELOPE_BYTES = 64 * 1024
+# Shorter than uvicorn's 5 s keep-alive, so a pooled connection is not reused just as the
+# upstream closes it (which would surface as a spurious 503).
+KEEPALIVE_EXPIRY_SECONDS = 2.0
+UNREACHABLE = (httpx.NetworkError, httpx.TimeoutException, httpx.RemoteProtocolError)
+
+
+class Upstream(StrEnum):
+    """The services the gateway forwards to."""
+
+    dispatch = "dispatch"
+    team = "team"
+    photos = "photos"
+    aggregator = "aggregator"
+
+
+@dataclass(frozen=True)
+class Upstreams:
+    """The connection pool shared by every forwarded call, and each service's base URL."""
+
+    client: httpx.AsyncClient
+    base_urls: Mapping[Upstream, str]
+
+    def url(self, upstream: Upstream, path: str, query: str) -> str:
+        """The upstream URL of ``path`` (no ``/api/v1``) with the raw ``query`` string."""
+        url = self.base_urls[upstream].rstrip("/") + path
+        return f"{url}?{query}" if query else url
+
+
+@asynccontextmanager
+async def open_upstreams(settings: Settings) -> AsyncIterator[Upstreams]:
+    """One ``httpx.AsyncClient`` for all upstreams, closed on exit."""
+    client = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.upstream_timeout),
+        limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS),
+        # Upstream addresses come from Settings only, never from proxy variables.
+        trust_env=False,
+    )
+    base_urls = {
+        Upstream.dispatch: settings.dispatch_url,
+        Upstream.team: settings.team_url,
+        Upstream.photos: settings.photos_url,
+        Upstream.aggregator: settings.aggregator_url,
+    }
+    async with client:
+        yield Upstreams(client=client, base_urls=base_urls)
+
+
+def upstreams_of(request: Request) -> Upstreams:
+    upstreams: Upstreams = request.app.state.upstreams
+    return upstreams
+
+
+async def forward(
+    request: Request,
+    upstream: Upstream,
+    path: str,
+    content: AsyncIterator[bytes] | None = None,
+) -> Response:
+    """Send ``request`` to ``upstream`` at ``path`` and answer with what it answers.
+
+    The body sent is ``content`` when given (a stream), else the request's body; the query
+    string and ``FORWARDED_REQUEST_HEADERS`` go along. ``BackendUnavailableError`` when the
+    service cannot be reached or does not answer in time.
+    """
+    upstreams = upstreams_of(request)
+    body = content if content is not None else (await request.body() or None)
+    headers = {
+        name: value
+        for name in FORWARDED_REQUEST_HEADERS
+        if (value := request.headers.get(name)) is not None
+    }
+    url = upstreams.url(upstream, path, request.url.query)
+    try:
+        answer = await upstreams.client.request(request.method, url, content=body, headers=headers)
+    except UNREACHABLE as exc:
+        raise BackendUnavailableError(f"{upstream} is not reachable, retry later") from exc
+    relayed = {
+        name: value
+        for name in RELAYED_RESPONSE_HEADERS
+        if (value := answer.headers.get(name)) is not None
+    }
+    return Response(answer.content, answer.status_code, headers=relayed)
+
+
+def upload_body(request: Request, max_upload_bytes: int) -> AsyncIterator[bytes]:
+    """The request body as a stream that is cut off (413) once it passes the upload limit.
+
+    Refuses at once (413) when ``Content-Length`` already says the body is too large, so
+    nothing is read or sent upstream; refuses a non-multipart body (415).
+    """
+    limit = max_upload_bytes + FORM_ENVELOPE_BYTES
+    content_type = request.headers.get("content-type", "")
+    if not content_type.lower().startswith("multipart/form-data"):
+        raise UploadRejectedError(
+            "a photo is uploaded as multipart/form-data with a `file` field",
+            status=415,
+            code="unsupported_media_type",
+        )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(max_upload_bytes)
+    return _limited(request, limit, max_upload_bytes)
+
+
+async def _limited(request: Request, limit: int, max_upload_bytes: int) -> AsyncIterator[bytes]:
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            raise _too_large(max_upload_bytes)
+        yield chunk
+
+
+def _too_large(max_upload_bytes: int) -> UploadRejectedError:
+    return UploadRejectedError(
+        f"the upload is larger than {max_upload_bytes} bytes", status=413, code="too_large"
+    )
+
+
+def install_retry_after(app: FastAPI) -> None:
+    """Answer ``BackendUnavailableError`` with 503 and ``Retry-After`` (clients may retry)."""
+
+    @app.exception_handler(BackendUnavailableError)
+    async def _unavailable(_: Request, exc: BackendUnavailableError) -> JSONResponse:
+        log.warning("upstream unavailable", extra={"code": exc.code, "reason": exc.message})
+        return JSONResponse(
+            error_body(exc.code, exc.message),
+            exc.status,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+
+class CorrelationIdMiddleware:
+    """Give every request an ``X-Correlation-Id`` (the client's, or a new one) and return it.
+
+    The id is put into the request's headers, so ``forward`` passes it to the service.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = MutableHeaders(scope=scope)
+        correlation_id = headers.get(CORRELATION_ID, "").strip()
+        if not correlation_id or len(correlation_id) > MAX_CORRELATION_ID:
+            correlation_id = str(uuid4())
+        headers[CORRELATION_ID] = correlation_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[CORRELATION_ID] = correlation_id
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

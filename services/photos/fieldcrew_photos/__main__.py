@@ -1,0 +1,3 @@
+from fieldcrew_photos.main import main
+
+main()

@@ -1,0 +1,164 @@
+"""Photos' HTTP API: crew members upload photos of a work order; its viewers list them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from fastapi.responses import JSONResponse
+from fieldcrew_shared.access import require_view
+from fieldcrew_shared.api_models import PhotoOut
+from fieldcrew_shared.errors import UploadRejectedError
+from fieldcrew_shared.events import Phase
+from fieldcrew_shared.eventstore import EventStore
+from fieldcrew_shared.web import CurrentPrincipal, RequestMetadata, error_body
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from fieldcrew_photos import handlers
+from fieldcrew_photos.config import Settings
+from fieldcrew_photos.domain import MAX_CAPTION
+from fieldcrew_photos.storage import PhotoStorage
+
+router = APIRouter(prefix="/work-orders", tags=["photos"])
+
+CHUNK = 1024 * 1024
+FORM_OVERHEAD = 64 * 1024
+"""Room for the caption, phase, part headers and boundaries around the file in a request."""
+
+_ERROR = {"description": "`{error: {code, message}}`"}
+UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": PhotoOut, "description": "You had already uploaded these bytes: no change"},
+    403: _ERROR,
+    404: _ERROR,
+    413: {"description": "Larger than the upload limit (`too_large`)"},
+    415: {"description": "Not a JPEG, PNG or WebP image (`unsupported_media_type`)"},
+    422: {"description": "Truncated or corrupt image, too many pixels, or bad form fields"},
+}
+
+
+def store_of(request: Request) -> EventStore:
+    store: EventStore = request.app.state.store
+    return store
+
+
+def storage_of(request: Request) -> PhotoStorage:
+    storage: PhotoStorage = request.app.state.storage
+    return storage
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def photo_out(photo: handlers.Photo, storage: PhotoStorage, *, duplicate: bool = False) -> PhotoOut:
+    first = photo.first
+    return PhotoOut(
+        id=first.photo_id,
+        work_order_id=first.work_order_id,
+        sha256=first.sha256,
+        content_type=first.content_type,
+        size=first.size,
+        width=first.width,
+        height=first.height,
+        uploaders=photo.uploaders,
+        caption=first.caption,
+        phase=first.phase,
+        captured_at=first.captured_at,
+        location=first.location.model_dump() if first.location else None,
+        uploaded_at=photo.uploaded_at,
+        duplicate=duplicate,
+        url=storage.url(first.object_key),
+    )
+
+
+async def read_upload(file: UploadFile, limit: int) -> bytes:
+    """The uploaded bytes, read in chunks: 413 as soon as there are more than ``limit``, so
+    never more than ``limit + 1`` bytes are held in memory."""
+    too_large = UploadRejectedError(
+        f"the photo is larger than {limit} bytes", status=413, code="too_large"
+    )
+    if file.size is not None and file.size > limit:
+        raise too_large
+    buffer = bytearray()
+    while chunk := await file.read(min(CHUNK, limit + 1 - len(buffer))):
+        buffer += chunk
+        if len(buffer) > limit:
+            raise too_large
+    return bytes(buffer)
+
+
+class DeclaredSizeLimit:
+    """ASGI middleware: refuse a request whose ``Content-Length`` is over ``limit`` before
+    reading any of it, in fieldcrew's JSON error shape. (The route's own ``max_body_size``
+    still bounds bodies sent without a length, but answers declared ones in plain text.)"""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            declared = Headers(scope=scope).get("content-length", "")
+            if declared.isdigit() and int(declared) > self.limit:
+                message = f"the request is larger than {self.limit} bytes"
+                response = JSONResponse(error_body("too_large", message), 413)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+@router.post(
+    "/{work_order_id}/photos",
+    status_code=201,
+    response_model=PhotoOut,
+    responses=UPLOAD_RESPONSES,
+)
+async def upload_photo(
+    work_order_id: UUID,
+    request: Request,
+    response: Response,
+    principal: CurrentPrincipal,
+    meta: RequestMetadata,
+    file: Annotated[UploadFile, File(description="A JPEG, PNG or WebP image")],
+    caption: Annotated[str, Form(max_length=MAX_CAPTION)] = "",
+    phase: Annotated[Phase | None, Form()] = None,
+) -> PhotoOut:
+    """Upload one of your own photos of a work order you are on. The bytes are checked, not
+    the filename; the same bytes are stored once and appear once, crediting every uploader."""
+    store, storage, settings = store_of(request), storage_of(request), settings_of(request)
+    work_order = await handlers.authorize_upload(store, work_order_id, principal.sub)
+    data = await read_upload(file, settings.max_upload_bytes)
+    upload = handlers.NewPhoto(work_order_id, principal.sub, data, caption, phase)
+    uploaded = await handlers.upload_photo(
+        store, storage, work_order, upload, meta, max_pixels=settings.max_pixels
+    )
+    if not uploaded.recorded:
+        response.status_code = 200
+    photo = photo_out(uploaded.photo, storage, duplicate=uploaded.duplicate)
+    response.headers["Location"] = f"/api/v1/work-orders/{work_order_id}/photos/{photo.id}"
+    return photo
+
+
+@router.get("/{work_order_id}/photos", response_model=list[PhotoOut])
+async def list_photos(
+    work_order_id: UUID, request: Request, principal: CurrentPrincipal
+) -> list[PhotoOut]:
+    """The work order's photos, one per distinct image, each with a short-lived ``url``."""
+    store = store_of(request)
+    require_view((await handlers.get_work_order(store, work_order_id)).crew, principal)
+    photos = await handlers.list_photos(store, work_order_id)
+    return [photo_out(photo, storage_of(request)) for photo in photos]
+
+
+@router.get("/{work_order_id}/photos/{photo_id}", response_model=PhotoOut)
+async def get_photo(
+    work_order_id: UUID, photo_id: UUID, request: Request, principal: CurrentPrincipal
+) -> PhotoOut:
+    """One photo of the work order, with a short-lived ``url``."""
+    store = store_of(request)
+    require_view((await handlers.get_work_order(store, work_order_id)).crew, principal)
+    photo = await handlers.get_photo(store, work_order_id, photo_id)
+    return photo_out(photo, storage_of(request))

@@ -1,0 +1,101 @@
+"""Photos' rules: who may add photos to a work order, and when the same bytes are news.
+
+Pure: ``decide_upload(work_order, history, command) -> events``; no I/O. The bytes were already
+checked and stored by the time a command is decided; the command carries what they are.
+
+- Only the work order's crew (leader or member) uploads, and each uploads as themselves.
+- A photo is its bytes: the same bytes on the same work order are one photo (one ``photo_id``)
+  however many times and by whomever they are sent.
+- The same bytes again from the same uploader are a retry and change nothing; from another
+  crew member they credit that member too (a ``duplicate`` upload).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from fieldcrew_shared.access import crew_role
+from fieldcrew_shared.errors import ForbiddenError, InvalidCommandError, NotFoundError
+from fieldcrew_shared.events import Event, GeoPoint, Phase, PhotoUploaded, WorkOrderIssued
+
+PHOTO_NAMESPACE = uuid.UUID("3d0f8e52-6a1b-4c7e-9f25-8b4e1c6a7d90")
+"""Fixed forever: photo ids and event ids are derived from it."""
+
+MAX_CAPTION = 500
+
+
+@dataclass(frozen=True)
+class UploadPhoto:
+    """Add checked, stored image bytes to a work order on behalf of ``uploader``."""
+
+    work_order_id: uuid.UUID
+    uploader: str
+    sha256: str
+    object_key: str
+    content_type: str
+    size: int
+    width: int
+    height: int
+    caption: str = ""
+    phase: Phase | None = None
+    captured_at: datetime | None = None
+    location: GeoPoint | None = None
+
+
+def photo_id_for(work_order_id: uuid.UUID, sha256: str) -> uuid.UUID:
+    """The same bytes on the same work order are always the same photo."""
+    return uuid.uuid5(PHOTO_NAMESPACE, f"{work_order_id}:{sha256}")
+
+
+def upload_event_id(work_order_id: uuid.UUID, sha256: str, uploader: str) -> uuid.UUID:
+    """One event per uploader and photo, so a retried append is dropped by the log."""
+    return uuid.uuid5(PHOTO_NAMESPACE, f"{work_order_id}:{sha256}:{uploader}")
+
+
+def uploader_role(work_order: WorkOrderIssued | None, uploader: str) -> str:
+    """``leader`` or ``member``; NotFoundError for an unknown work order, ForbiddenError for
+    anyone not on its crew."""
+    if work_order is None:
+        raise NotFoundError("no such work order")
+    role = crew_role(work_order.crew, uploader)
+    if role is None:
+        raise ForbiddenError("only the work order's crew may upload photos to it")
+    return role
+
+
+def decide_upload(
+    work_order: WorkOrderIssued | None, history: list[Event], cmd: UploadPhoto
+) -> list[Event]:
+    """Record the upload, or nothing when this uploader already sent these bytes."""
+    role = uploader_role(work_order, cmd.uploader)
+    if len(cmd.caption) > MAX_CAPTION:
+        raise InvalidCommandError(f"the caption is longer than {MAX_CAPTION} characters")
+    same_bytes = [e for e in uploads(history) if e.sha256 == cmd.sha256]
+    if any(e.uploader == cmd.uploader for e in same_bytes):
+        return []
+    return [
+        PhotoUploaded(
+            work_order_id=cmd.work_order_id,
+            photo_id=photo_id_for(cmd.work_order_id, cmd.sha256),
+            sha256=cmd.sha256,
+            object_key=cmd.object_key,
+            content_type=cmd.content_type,
+            size=cmd.size,
+            width=cmd.width,
+            height=cmd.height,
+            uploader=cmd.uploader,
+            uploader_role=role,
+            caption=cmd.caption,
+            phase=cmd.phase,
+            captured_at=cmd.captured_at,
+            location=cmd.location,
+            duplicate=bool(same_bytes),
+        )
+    ]
+
+
+def uploads(history: list[Event]) -> list[PhotoUploaded]:
+    """The photo uploads of a history, in order."""
+    return [e for e in history if isinstance(e, PhotoUploaded)]

@@ -1,0 +1,125 @@
+"""The photo bucket in S3-compatible object storage (MinIO, SeaweedFS, AWS S3).
+
+Objects are content-addressed, ``sha256/<first two hex digits>/<sha256>``: the same bytes are
+stored once, whoever sends them, for every work order. The bucket is private; clients read
+through short-lived presigned URLs. The ``minio`` SDK is synchronous, so each network call runs
+in a worker thread, and its errors become :class:`BackendUnavailableError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TypeVar
+
+import urllib3
+from fieldcrew_shared.errors import BackendUnavailableError
+from minio import Minio
+from minio.error import MinioException, S3Error
+from minio.helpers import MAX_PART_SIZE, MIN_PART_SIZE
+
+from fieldcrew_photos.config import Settings
+
+T = TypeVar("T")
+
+_MISSING = frozenset({"NoSuchKey", "NoSuchObject", "ResourceNotFound"})
+_ALREADY_THERE = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExists"})
+_FAILURES = (MinioException, urllib3.exceptions.HTTPError, OSError)
+
+
+def object_key(sha256: str) -> str:
+    """Where bytes with this digest live in the bucket."""
+    return f"sha256/{sha256[:2]}/{sha256}"
+
+
+class PhotoStorage:
+    """Puts, finds and signs photo objects in one bucket."""
+
+    def __init__(self, client: Minio, bucket: str, *, region: str, url_ttl: timedelta) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.region = region
+        self.url_ttl = url_ttl
+
+    @classmethod
+    def from_settings(cls, settings: Settings, http: urllib3.PoolManager) -> PhotoStorage:
+        """A client of ``settings.s3_endpoint`` that sends its requests through ``http``."""
+        client = Minio(
+            settings.s3_endpoint,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key.get_secret_value(),
+            secure=settings.s3_secure,
+            region=settings.s3_region,  # a known region: presigning needs no round trip
+            http_client=http,
+        )
+        ttl = timedelta(seconds=settings.url_ttl_seconds)
+        return cls(client, settings.bucket, region=settings.s3_region, url_ttl=ttl)
+
+    async def ensure_bucket(self) -> None:
+        """Create the bucket (private, as every new bucket) when it does not exist yet."""
+        await self._call("create the photo bucket", self._ensure_bucket)
+
+    async def exists(self, key: str) -> bool:
+        """Whether an object is stored under ``key``."""
+        return await self._call("look up a photo", self._exists, key)
+
+    async def put_once(self, key: str, data: bytes, content_type: str) -> bool:
+        """Store ``data`` under ``key`` unless it is there already; True when written.
+
+        Returns only once the store acknowledged the write (S3: durable on 200)."""
+        if await self.exists(key):
+            return False
+        await self._call("store a photo", self._put, key, data, content_type)
+        return True
+
+    def url(self, key: str) -> str:
+        """A presigned GET of ``key``, valid for ``url_ttl``. Signed locally: no I/O."""
+        return self.client.presigned_get_object(self.bucket, key, expires=self.url_ttl)
+
+    async def _call(self, what: str, fn: Callable[..., T], *args: object) -> T:
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except _FAILURES as exc:
+            raise BackendUnavailableError(f"object storage failed to {what}") from exc
+
+    def _ensure_bucket(self) -> None:
+        if self.client.bucket_exists(self.bucket):
+            return
+        try:
+            self.client.make_bucket(self.bucket, location=self.region)
+        except S3Error as exc:  # another replica created it first
+            if exc.code not in _ALREADY_THERE:
+                raise
+
+    def _exists(self, key: str) -> bool:
+        try:
+            self.client.stat_object(self.bucket, key)
+        except S3Error as exc:
+            if exc.code in _MISSING:
+                return False
+            raise
+        return True
+
+    def _put(self, key: str, data: bytes, content_type: str) -> None:
+        # One part (a single PUT, atomic) up to the S3 limit of 5 GiB.
+        part_size = min(max(len(data), MIN_PART_SIZE), MAX_PART_SIZE)
+        self.client.put_object(
+            self.bucket,
+            key,
+            io.BytesIO(data),
+            length=len(data),
+            content_type=content_type,
+            part_size=part_size,
+        )
+
+
+def http_pool() -> urllib3.PoolManager:
+    """The HTTP connections to object storage: fail fast when it is down (a 503 to the
+    client) rather than the SDK's default of five retries with five-minute timeouts."""
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=5, read=60),
+        maxsize=10,
+        retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+    )

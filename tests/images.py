@@ -1,0 +1,98 @@
+"""Test images made in memory with Pillow: real bytes, different for every seed.
+
+``jpeg(1) != jpeg(2)``, ``jpeg(1) == jpeg(1)``. Pixels are seeded noise, so two seeds never
+compress to the same bytes. ``jpeg`` can carry EXIF capture time and GPS position.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import struct
+import zlib
+from datetime import datetime
+
+from PIL import ExifTags, Image
+from PIL.TiffImagePlugin import IFDRational
+
+Size = tuple[int, int]
+
+
+def picture(seed: int, size: Size = (64, 48)) -> Image.Image:
+    """An RGB image of seeded noise."""
+    noise = random.Random(seed).randbytes(size[0] * size[1] * 3)
+    return Image.frombytes("RGB", size, noise)
+
+
+def jpeg(
+    seed: int,
+    size: Size = (64, 48),
+    exif_time: datetime | None = None,
+    gps: tuple[float, float] | None = None,
+) -> bytes:
+    """A JPEG; ``exif_time`` becomes DateTimeOriginal (plus OffsetTimeOriginal when aware),
+    ``gps`` (lat, lon in signed degrees) the GPS position."""
+    return _encode(picture(seed, size), "JPEG", exif(exif_time, gps), quality=90)
+
+
+def png(seed: int, size: Size = (64, 48)) -> bytes:
+    """A PNG."""
+    return _encode(picture(seed, size), "PNG", None)
+
+
+def webp(seed: int, size: Size = (64, 48)) -> bytes:
+    """A lossless WebP."""
+    return _encode(picture(seed, size), "WEBP", None, lossless=True)
+
+
+def exif(when: datetime | None, gps: tuple[float, float] | None) -> Image.Exif | None:
+    """EXIF with DateTimeOriginal and GPS tags, or None when there is nothing to say."""
+    if when is None and gps is None:
+        return None
+    tags = Image.Exif()
+    if when is not None:
+        sub = tags.get_ifd(ExifTags.IFD.Exif)
+        sub[ExifTags.Base.DateTimeOriginal] = when.strftime("%Y:%m:%d %H:%M:%S")
+        offset = when.strftime("%z")  # "+0200" or "" when naive
+        if offset:
+            sub[ExifTags.Base.OffsetTimeOriginal] = f"{offset[:3]}:{offset[3:]}"
+    if gps is not None:
+        lat, lon = gps
+        place = tags.get_ifd(ExifTags.IFD.GPSInfo)
+        place[ExifTags.GPS.GPSLatitudeRef] = "N" if lat >= 0 else "S"
+        place[ExifTags.GPS.GPSLatitude] = _dms(lat)
+        place[ExifTags.GPS.GPSLongitudeRef] = "E" if lon >= 0 else "W"
+        place[ExifTags.GPS.GPSLongitude] = _dms(lon)
+    return tags
+
+
+def _dms(value: float) -> tuple[IFDRational, IFDRational, IFDRational]:
+    """Unsigned degrees, minutes and seconds (to 1/10000 s) as EXIF rationals."""
+    degrees = abs(value)
+    whole = int(degrees)
+    minutes = int((degrees - whole) * 60)
+    seconds = round((degrees - whole - minutes / 60) * 3600 * 10_000)
+    return IFDRational(whole, 1), IFDRational(minutes, 1), IFDRational(seconds, 10_000)
+
+
+def _encode(image: Image.Image, fmt: str, tags: Image.Exif | None, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    if tags is not None:
+        options["exif"] = tags.tobytes()  # bytes: Pillow skips an Exif holding only sub-IFDs
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny, well-formed PNG whose header claims ``width`` x ``height`` pixels: a
+    decompression bomb as far as any decoder that trusts the header is concerned."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00" * 64)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
