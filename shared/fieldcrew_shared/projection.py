@@ -107,12 +107,15 @@ class ProjectionRunner:
             stream=self.store.stream,
             config=config,
         )
-        while not stop.is_set():
-            try:
-                await self._step(sub)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("projection paused: PostgreSQL failed", extra={"why": str(exc)})
-                await asyncio.sleep(1.0)  # back off while the database is away
+        try:
+            while not stop.is_set():
+                try:
+                    await self._step(sub)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("projection paused: PostgreSQL failed", extra={"why": str(exc)})
+                    await asyncio.sleep(1.0)  # back off while the database is away
+        finally:
+            await sub.unsubscribe()  # a pull subscription left open makes nc.drain() hang
 
     async def _step(self, sub: JetStreamContext.PullSubscription) -> None:
         try:
