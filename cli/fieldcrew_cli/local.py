@@ -11,6 +11,8 @@ from pathlib import Path
 
 from fieldcrew_shared.auth import ensure_keypair
 
+from fieldcrew_cli.servers.credentials import write_private
+
 ISSUER = "fieldcrew-local"
 AUDIENCE = "fieldcrew"
 
@@ -20,14 +22,15 @@ def data_dir() -> Path:
 
 
 def keypair(base: Path | None = None) -> tuple[Path, Path]:
-    """(private, public) PEM files, generated on first use."""
+    """(private, public) PEM files, generated on first use (``keys/`` created 0700, the private
+    key 0600); services verify with the public one, its kid being its RFC 7638 thumbprint."""
     return ensure_keypair((base or data_dir()) / "keys")
 
 
 def write_env(base: Path, env: dict[str, str]) -> Path:
+    """Write the running system's settings (secrets included) readable by the owner only."""
     path = base / "run.env"
-    path.write_text("".join(f"{k}={v}\n" for k, v in sorted(env.items())))
-    path.chmod(0o600)
+    write_private(path, "".join(f"{k}={v}\n" for k, v in sorted(env.items())))
     return path
 
 
@@ -42,3 +45,8 @@ def read_env(base: Path | None = None) -> dict[str, str]:
                 env[key] = value
     env.update({k: v for k, v in os.environ.items() if k.startswith("FIELDCREW_")})
     return env
+
+
+def production_mode() -> bool:
+    """Whether the environment (or the running system) says ``FIELDCREW_MODE=production``."""
+    return read_env().get("FIELDCREW_MODE", "local").strip().lower() == "production"

@@ -13,6 +13,13 @@ from fieldcrew_cli import local
 
 
 def _token(args: argparse.Namespace) -> int:
+    if local.production_mode():
+        print(
+            "fieldcrew token mints local tokens only; in FIELDCREW_MODE=production tokens "
+            "come from the identity provider",
+            file=sys.stderr,
+        )
+        return 2
     private, _ = local.keypair()
     token = mint(
         private.read_bytes(),

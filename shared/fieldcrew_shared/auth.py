@@ -1,8 +1,12 @@
-"""Bearer JWTs: minting for local use, verification in every service.
+"""Bearer JWTs: minting for local use, verification in every service (RFC 8725, RFC 9068).
 
-Tokens are signed with Ed25519 (``EdDSA``); the verifier pins that algorithm and checks
-``exp``, ``nbf``, ``iss``, ``aud`` and ``typ``. Production verifies tokens of an external
-identity provider with its public key; ``fieldcrew token`` mints tokens with the local key.
+A token is accepted only if: its header has ``typ`` ``at+jwt`` and a ``kid`` naming a
+configured key, and none of ``jku``/``x5u``/``jwk``/``x5c`` (keys are never taken from a
+token); its ``alg`` is the one pinned to that key (asymmetric only, see
+:mod:`fieldcrew_shared.signing_keys`); the signature verifies; ``exp``, ``iat``, ``iss``,
+``aud`` and ``sub`` are present and ``iss``/``aud`` are ours; ``exp``, ``nbf`` (when given) and
+``iat`` hold within a 30 s leeway; ``role`` is a known role. Anything else is
+``AuthenticationError`` (401). ``fieldcrew token`` mints tokens with the local key.
 """
 
 from __future__ import annotations
@@ -10,18 +14,29 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fieldcrew_shared.errors import AuthenticationError, ForbiddenError
+from fieldcrew_shared.signing_keys import (
+    KeySource,
+    VerificationKey,
+    ensure_keypair,
+    load_private_key,
+    public_jwk,
+)
 
-ALGORITHM = "EdDSA"
+__all__ = ["Principal", "Role", "TokenVerifier", "ensure_keypair", "mint"]
+
 TOKEN_TYPE = "at+jwt"
+ACCEPTED_TYPES = frozenset({TOKEN_TYPE, f"application/{TOKEN_TYPE}"})
 LEEWAY_SECONDS = 30
+REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
+# headers that would make the verifier fetch or trust a key the token itself points to
+KEY_BEARING_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c"})
+MAX_TOKEN_CHARS = 8192
+MAX_SUB_CHARS = 200
 
 
 class Role(StrEnum):
@@ -46,30 +61,65 @@ class Principal:
 
 @dataclass(frozen=True)
 class TokenVerifier:
-    public_key_pem: bytes
+    """Verifies access tokens against the configured keys, issuer and audience."""
+
+    keys: KeySource
     issuer: str
     audience: str
+    leeway: float = LEEWAY_SECONDS
 
     def verify(self, token: str) -> Principal:
+        """The caller a valid token names; ``AuthenticationError`` for any other token."""
+        header = checked_header(token)
+        key = self.keys.key_for(header["kid"])
+        if header.get("alg") != key.algorithm:
+            raise AuthenticationError(f"token alg must be {key.algorithm} for its key")
+        return principal_of(self._claims(token, key))
+
+    def _claims(self, token: str, key: VerificationKey) -> dict[str, Any]:
         try:
-            header = jwt.get_unverified_header(token)
-            if header.get("typ") != TOKEN_TYPE:
-                raise AuthenticationError(f"token typ must be {TOKEN_TYPE}")
-            claims = jwt.decode(
+            claims: dict[str, Any] = jwt.decode(
                 token,
-                self.public_key_pem,
-                algorithms=[ALGORITHM],
+                key.key,
+                algorithms=[key.algorithm],
                 issuer=self.issuer,
                 audience=self.audience,
-                leeway=LEEWAY_SECONDS,
-                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+                leeway=self.leeway,
+                options={"require": REQUIRED_CLAIMS, "verify_sub": True},
             )
         except jwt.PyJWTError as exc:
             raise AuthenticationError(f"invalid token: {exc}") from exc
-        try:
-            return Principal(sub=str(claims["sub"]), role=Role(str(claims.get("role"))))
-        except ValueError as exc:
-            raise AuthenticationError("token has no known role") from exc
+        return claims
+
+
+def checked_header(token: str) -> dict[str, Any]:
+    """The token's header, if its shape is acceptable before any key is looked at."""
+    if len(token) > MAX_TOKEN_CHARS:
+        raise AuthenticationError("token is too long")
+    try:
+        header: dict[str, Any] = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise AuthenticationError("token is not a JWT") from exc
+    if str(header.get("typ", "")).lower() not in ACCEPTED_TYPES:
+        raise AuthenticationError(f"token typ must be {TOKEN_TYPE}")
+    if refused := sorted(KEY_BEARING_HEADERS & header.keys()):
+        raise AuthenticationError(f"token header {', '.join(refused)} is not accepted")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise AuthenticationError("token has no kid")
+    return header
+
+
+def principal_of(claims: dict[str, Any]) -> Principal:
+    """The caller named by verified ``claims``: a non-empty ``sub`` and a known ``role``."""
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub.strip() or len(sub) > MAX_SUB_CHARS:
+        raise AuthenticationError("token sub is missing or not a user id")
+    try:
+        role = Role(str(claims.get("role")))
+    except ValueError as exc:
+        raise AuthenticationError("token has no known role") from exc
+    return Principal(sub=sub, role=role)
 
 
 def mint(
@@ -82,7 +132,10 @@ def mint(
     ttl_seconds: int = 8 * 3600,
     extra: dict[str, Any] | None = None,
 ) -> str:
-    """A signed access token for ``sub`` in ``role``."""
+    """A signed access token for ``sub`` in ``role``; its header names the key (``kid`` =
+    RFC 7638 thumbprint) and the algorithm pinned to the key's type."""
+    key = load_private_key(private_key_pem)
+    jwk = public_jwk(key.public_key())
     now = int(time.time())
     claims = {
         "sub": sub,
@@ -94,26 +147,5 @@ def mint(
         "exp": now + ttl_seconds,
         **(extra or {}),
     }
-    return jwt.encode(claims, private_key_pem, algorithm=ALGORITHM, headers={"typ": TOKEN_TYPE})
-
-
-def ensure_keypair(directory: Path) -> tuple[Path, Path]:
-    """Create an Ed25519 key pair in ``directory`` on first use; return (private, public)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    private, public = directory / "jwt-private.pem", directory / "jwt-public.pem"
-    if not private.exists():
-        key = Ed25519PrivateKey.generate()
-        private.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        private.chmod(0o600)
-        public.write_bytes(
-            key.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-        )
-    return private, public
+    headers = {"typ": TOKEN_TYPE, "kid": jwk["kid"]}
+    return jwt.encode(claims, key, algorithm=jwk["alg"], headers=headers)
