@@ -18,6 +18,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fieldcrew_cli.servers import EmbeddedServers, Infra, Ports
+from fieldcrew_cli.stack import create_stream
 from fieldcrew_shared.auth import Role, ensure_keypair, mint
 
 ISSUER, AUDIENCE = "fieldcrew-local", "fieldcrew"
@@ -25,10 +26,13 @@ ISSUER, AUDIENCE = "fieldcrew-local", "fieldcrew"
 
 @pytest.fixture(scope="session")
 def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
+    """The session's servers, with the event log's stream created by the NATS admin (as
+    ``fieldcrew run`` does): ``infra.nats_urls`` holds each service's own, restricted user."""
     if os.environ.get("FIELDCREW_TEST_INFRA") == "containers":
         from tests.containers import container_infra
 
         with container_infra() as infra:
+            create_stream(infra.nats_url)
             yield infra
         return
     # not under tmp_path: pytest resets /tmp/pytest-of-<user> to 0700 on every session, and
@@ -37,6 +41,7 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
         tempfile.TemporaryDirectory(prefix="fieldcrew-test-") as folder,
         EmbeddedServers(Path(folder), ports=Ports.free()) as infra,
     ):
+        create_stream(infra.nats_url)
         yield infra
 
 

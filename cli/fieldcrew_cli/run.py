@@ -10,7 +10,7 @@ from types import FrameType
 
 from fieldcrew_cli import local
 from fieldcrew_cli.servers import EmbeddedServers
-from fieldcrew_cli.stack import Stack, service_env
+from fieldcrew_cli.stack import Stack, create_stream, service_env
 
 BANNER = """
 fieldcrew is running ({seconds:.1f} s to start).
@@ -39,6 +39,7 @@ def run(data: Path) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     with EmbeddedServers(data) as infra:
+        create_stream(infra.nats_url)  # as the NATS admin: the services' users may not
         stack = Stack(logs=data / "logs", env={})
         stack.env = service_env(infra, public_key, stack.ports)
         local.write_env(data, stack.env)

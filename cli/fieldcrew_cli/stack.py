@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from fieldcrew_shared.eventstore import EventStore, connect
 
 from fieldcrew_cli.servers import Infra
 
@@ -24,10 +27,18 @@ DEFAULT_PORTS = {
 }
 
 
+def nats_url_variable(service: str) -> str:
+    """Where :func:`service_env` keeps ``service``'s own NATS URL."""
+    return f"FIELDCREW_{service.upper()}_NATS_URL"
+
+
 def service_env(infra: Infra, public_key: Path, ports: dict[str, int]) -> dict[str, str]:
-    """The ``FIELDCREW_*`` settings every service reads."""
+    """The ``FIELDCREW_*`` settings of the system. ``FIELDCREW_NATS_URL`` is the NATS admin
+    (for the CLI); :class:`Stack` gives each service its own user's URL from
+    ``FIELDCREW_<SERVICE>_NATS_URL`` instead."""
     return {
         "FIELDCREW_NATS_URL": infra.nats_url,
+        **{nats_url_variable(s): url for s, url in infra.nats_urls.items()},
         "FIELDCREW_DATABASE_URL": infra.database_url,
         "FIELDCREW_S3_ENDPOINT": infra.s3_endpoint,
         "FIELDCREW_S3_ACCESS_KEY": infra.s3_access_key,
@@ -51,11 +62,10 @@ class Stack:
         """Start every service and wait until each answers its health check."""
         self.logs.mkdir(parents=True, exist_ok=True)
         for name in SERVICES:
-            env = {**os.environ, **self.env, "FIELDCREW_PORT": str(self.ports[name])}
             with (self.logs / f"{name}.log").open("ab") as log:
                 self.processes[name] = subprocess.Popen(
                     [sys.executable, "-m", f"fieldcrew_{name}"],
-                    env=env,
+                    env=self.env_of(name),
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
@@ -63,6 +73,18 @@ class Stack:
         deadline = time.monotonic() + timeout
         for name in SERVICES:
             self._wait_healthy(name, deadline)
+
+    def env_of(self, name: str) -> dict[str, str]:
+        """The process environment of service ``name``: its own NATS user, nobody else's."""
+        env = {**os.environ, **self.env, "FIELDCREW_PORT": str(self.ports[name])}
+        own = env.get(nats_url_variable(name))
+        for service in SERVICES:
+            env.pop(nats_url_variable(service), None)
+        if name == "gateway":  # speaks HTTP only
+            env.pop("FIELDCREW_NATS_URL", None)
+        elif own:
+            env["FIELDCREW_NATS_URL"] = own
+        return env
 
     def _wait_healthy(self, name: str, deadline: float) -> None:
         url = f"http://127.0.0.1:{self.ports[name]}/healthz"
@@ -95,3 +117,18 @@ class Stack:
                 proc.kill()
                 proc.wait()
         self.processes.clear()
+
+
+def create_stream(nats_url: str) -> None:
+    """Create the event log's stream with the NATS admin at ``nats_url``, before any service
+    starts: the services' own users may not create (or change, or delete) it."""
+
+    async def create() -> None:
+        nc = await connect(nats_url, name="fieldcrew-admin")
+        try:
+            await EventStore(nc, source="fieldcrew/admin").ensure_stream()
+        finally:
+            await nc.drain()
+
+    with ThreadPoolExecutor(1) as worker:  # its own event loop, whatever the caller runs
+        worker.submit(asyncio.run, create()).result()

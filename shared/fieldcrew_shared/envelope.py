@@ -94,6 +94,26 @@ def decode(raw: bytes) -> Envelope:
         raise PoisonEventError(f"not a fieldcrew CloudEvent: {exc.errors()[:3]}") from exc
 
 
+def check_origin(envelope: Envelope, subject: str) -> None:
+    """Raise :class:`PoisonEventError` unless the event sits in its producer's subject space:
+    on ``fieldcrew.<context>.…`` only ``source == "fieldcrew/<context>"`` publishes, and only
+    ``fieldcrew.<context>.*`` event types (each service's NATS user may publish only there)."""
+    tokens = subject.split(".")
+    if len(tokens) < 3 or tokens[0] != "fieldcrew":
+        raise PoisonEventError(f"subject {subject!r} is outside fieldcrew.<context>.>")
+    context = tokens[1]
+    if envelope.source != f"fieldcrew/{context}":
+        raise PoisonEventError(
+            f"source {envelope.source!r} does not match subject {subject!r}:"
+            f" only 'fieldcrew/{context}' publishes there"
+        )
+    if not envelope.type.startswith(f"fieldcrew.{context}."):
+        raise PoisonEventError(
+            f"type {envelope.type!r} does not belong on subject {subject!r}:"
+            f" only fieldcrew.{context}.* events are published there"
+        )
+
+
 def payload(envelope: Envelope) -> Event:
     """The envelope's data as the current version of its event, upcasting old versions."""
     type_name, data = envelope.type, dict(envelope.data)

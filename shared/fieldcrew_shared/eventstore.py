@@ -27,7 +27,15 @@ from nats.js import api
 from nats.js.errors import APIError
 from nats.js.errors import NotFoundError as JsNotFoundError
 
-from fieldcrew_shared.envelope import Envelope, Metadata, decode, encode, payload, seal
+from fieldcrew_shared.envelope import (
+    Envelope,
+    Metadata,
+    check_origin,
+    decode,
+    encode,
+    payload,
+    seal,
+)
 from fieldcrew_shared.errors import BackendUnavailableError, ConcurrencyError, PoisonEventError
 from fieldcrew_shared.events import Event
 
@@ -37,6 +45,12 @@ T = TypeVar("T")
 STREAM = "FIELDCREW"
 SUBJECTS = "fieldcrew.>"
 WRONG_LAST_SEQUENCE = 10071
+MISSING_STREAM = (
+    "stream {stream} is missing and this NATS user may not create it (services are denied the"
+    " stream-admin API); ops create it once: nats stream add {stream} --subjects 'fieldcrew.>'"
+    " --storage file --retention limits --max-age 0 --dupe-window 2m --allow-direct"
+    " --deny-delete --deny-purge (deploy/README.md)"
+)
 BATCH = 256
 
 
@@ -125,6 +139,8 @@ class EventStore:
             except APIError as exc:  # another service created it first
                 if exc.err_code != 10058:
                     raise
+            except (NatsTimeoutError, NoRespondersError) as exc:  # a denied request goes unanswered
+                raise BackendUnavailableError(MISSING_STREAM.format(stream=self.stream)) from exc
         except (NatsTimeoutError, NoRespondersError, ConnectionClosedError) as exc:
             raise BackendUnavailableError("JetStream is not answering") from exc
 
@@ -167,10 +183,12 @@ class EventStore:
                 version = raw.seq
                 try:
                     envelope = decode(raw.body)
+                    check_origin(envelope, raw.subject)
                     records.append(Recorded(raw.seq, envelope, payload(envelope)))
                 except PoisonEventError as exc:
                     log.error(
-                        "skipping undecodable event", extra={"seq": raw.seq, "reason": str(exc)}
+                        "skipping undecodable or misplaced event",
+                        extra={"seq": raw.seq, "reason": str(exc)},
                     )
             if len(batch) < BATCH:
                 break

