@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
 import httpx
@@ -21,6 +23,7 @@ from fieldcrew_shared.events import PhotoUploaded, subject_for
 from fieldcrew_shared.eventstore import EventStore, connect
 from minio import Minio
 from minio.error import S3Error
+from PIL import Image
 
 from tests.conftest import TokenFactory, app_client, bearer
 from tests.images import jpeg, png
@@ -35,27 +38,27 @@ class Crewed:
     members: list[str]
 
 
-@pytest.fixture(scope="module")
-async def dispatch(settings_env: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
+@pytest.fixture(scope="module", name="dispatch")
+async def dispatch_client(settings_env: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
     async with app_client(create_dispatch(DispatchSettings())) as client:
         yield client
 
 
-@pytest.fixture(scope="module")
-async def photos(settings_env: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
+@pytest.fixture(scope="module", name="photos")
+async def photos_client(settings_env: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
     async with app_client(create_app(Settings())) as client:
         yield client
 
 
-@pytest.fixture(scope="module")
-async def store(settings_env: dict[str, str]) -> AsyncIterator[EventStore]:
+@pytest.fixture(scope="module", name="store")
+async def event_store(settings_env: dict[str, str]) -> AsyncIterator[EventStore]:
     nc = await connect(settings_env["FIELDCREW_NATS_URL"], name="test-photos")
     yield EventStore(nc, source="test")
     await nc.drain()
 
 
-@pytest.fixture(scope="module")
-def s3(settings_env: dict[str, str]) -> Minio:
+@pytest.fixture(scope="module", name="s3")
+def s3_admin(settings_env: dict[str, str]) -> Minio:
     return Minio(
         settings_env["FIELDCREW_S3_ENDPOINT"],
         access_key=settings_env["FIELDCREW_S3_ACCESS_KEY"],
@@ -65,8 +68,8 @@ def s3(settings_env: dict[str, str]) -> Minio:
     )
 
 
-@pytest.fixture
-async def wo(dispatch: httpx.AsyncClient, token: TokenFactory) -> Crewed:
+@pytest.fixture(name="wo")
+async def work_order(dispatch: httpx.AsyncClient, token: TokenFactory) -> Crewed:
     tag = uuid4().hex[:10]
     leader, members = f"lead-{tag}", [f"m1-{tag}", f"m2-{tag}"]
     response = await dispatch.post(
@@ -103,9 +106,20 @@ async def uploads_of(store: EventStore, wo: UUID) -> list[PhotoUploaded]:
     return [e for e in events if isinstance(e, PhotoUploaded)]
 
 
-async def stored_bytes(s3: Minio, sha256: str) -> bytes:
+BUCKET = "fieldcrew-photos"
+
+
+def original_key(sha256: str) -> str:
+    return f"sha256/{sha256[:2]}/{sha256}"
+
+
+def served_key(sha256: str) -> str:
+    return f"served/{sha256}.jpg"
+
+
+async def stored_bytes(s3: Minio, sha256: str, key: str | None = None) -> bytes:
     def read() -> bytes:
-        response = s3.get_object("fieldcrew-photos", f"sha256/{sha256[:2]}/{sha256}")
+        response = s3.get_object(BUCKET, key or original_key(sha256))
         try:
             return response.read()
         finally:
@@ -115,16 +129,21 @@ async def stored_bytes(s3: Minio, sha256: str) -> bytes:
     return await asyncio.to_thread(read)
 
 
-async def is_stored(s3: Minio, sha256: str) -> bool:
+async def is_stored(s3: Minio, sha256: str, key: str | None = None) -> bool:
     def stat() -> bool:
         try:
-            s3.stat_object("fieldcrew-photos", f"sha256/{sha256[:2]}/{sha256}")
+            s3.stat_object(BUCKET, key or original_key(sha256))
         except S3Error as exc:
             assert exc.code == "NoSuchKey"
             return False
         return True
 
     return await asyncio.to_thread(stat)
+
+
+async def stores_nothing_for(s3: Minio, sha256: str) -> bool:
+    """Neither the original nor a served copy of these bytes is in the bucket."""
+    return not any([await is_stored(s3, sha256), await is_stored(s3, sha256, served_key(sha256))])
 
 
 async def test_a_member_uploads_a_photo_stored_under_its_sha256(
@@ -148,8 +167,8 @@ async def test_a_member_uploads_a_photo_stored_under_its_sha256(
     )
 
 
-async def test_the_list_gives_urls_that_download_the_same_bytes(
-    photos: httpx.AsyncClient, token: TokenFactory, wo: Crewed
+async def test_the_list_gives_urls_of_re_encoded_copies_not_of_the_originals(
+    photos: httpx.AsyncClient, token: TokenFactory, s3: Minio, wo: Crewed
 ) -> None:
     first, second = jpeg(102), png(102)
     await upload(photos, token, wo.id, wo.members[1], first, phase="before")
@@ -166,7 +185,14 @@ async def test_the_list_gives_urls_that_download_the_same_bytes(
     async with httpx.AsyncClient() as plain:
         downloads = [(await plain.get(p["url"])) for p in items]
     assert [d.status_code for d in downloads] == [200, 200]
-    assert [d.content for d in downloads] == [first, second]
+    assert [d.headers["content-type"] for d in downloads] == ["image/jpeg", "image/jpeg"]
+    for item, download, original in zip(items, downloads, [first, second], strict=True):
+        assert download.content != original
+        assert urlsplit(item["url"]).path == f"/{BUCKET}/{served_key(item['sha256'])}"
+        with Image.open(io.BytesIO(download.content)) as served:
+            served.load()
+            assert (served.format, served.size) == ("JPEG", (64, 48))
+        assert await stored_bytes(s3, item["sha256"]) == original  # the evidence, unaltered
 
 
 async def test_one_photo_by_id_and_who_may_see_it(
@@ -191,7 +217,7 @@ async def test_text_named_jpg_is_refused_and_nothing_is_written(
     assert response.status_code == 415
     assert response.json()["error"]["code"] == "unsupported_media_type"
     assert (await store.load(subject_for("photos", wo.id))).records == []
-    assert not await is_stored(s3, hashlib.sha256(text).hexdigest())
+    assert await stores_nothing_for(s3, hashlib.sha256(text).hexdigest())
 
 
 async def test_a_truncated_photo_is_refused(

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from fieldcrew_shared.access import require_view
+from fieldcrew_shared.access import DISPATCH_ROLES, require_view
 from fieldcrew_shared.api_models import PhotoOut
-from fieldcrew_shared.errors import UploadRejectedError
+from fieldcrew_shared.auth import Role
+from fieldcrew_shared.errors import CommandRejectedError
 from fieldcrew_shared.events import Phase
 from fieldcrew_shared.eventstore import EventStore
 from fieldcrew_shared.web import CurrentPrincipal, RequestMetadata, error_body
@@ -19,11 +20,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from fieldcrew_photos import handlers
 from fieldcrew_photos.config import Settings
 from fieldcrew_photos.domain import MAX_CAPTION
-from fieldcrew_photos.storage import PhotoStorage
+from fieldcrew_photos.form import discard, read_photo_form
+from fieldcrew_photos.storage import PhotoStorage, served_key
 
 router = APIRouter(prefix="/work-orders", tags=["photos"])
 
-CHUNK = 1024 * 1024
 FORM_OVERHEAD = 64 * 1024
 """Room for the caption, phase, part headers and boundaries around the file in a request."""
 
@@ -34,7 +35,34 @@ UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: _ERROR,
     413: {"description": "Larger than the upload limit (`too_large`)"},
     415: {"description": "Not a JPEG, PNG or WebP image (`unsupported_media_type`)"},
-    422: {"description": "Truncated or corrupt image, too many pixels, or bad form fields"},
+    422: {
+        "description": "Truncated or corrupt image (`corrupt_image`), too many pixels "
+        "(`too_many_pixels`), too much metadata (`too_much_metadata`), script, markup or an "
+        "archive hidden in it (`embedded_content`), or bad form fields (`invalid_request`)"
+    },
+}
+PHOTO_FORM: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "A JPEG, PNG or WebP image; its name is not used",
+                        },
+                        "caption": {"type": "string", "maxLength": MAX_CAPTION},
+                        "phase": {"type": "string", "enum": [p.value for p in Phase]},
+                    },
+                }
+            }
+        },
+    }
 }
 
 
@@ -70,24 +98,8 @@ def photo_out(photo: handlers.Photo, storage: PhotoStorage, *, duplicate: bool =
         location=first.location.model_dump() if first.location else None,
         uploaded_at=photo.uploaded_at,
         duplicate=duplicate,
-        url=storage.url(first.object_key),
+        url=storage.url(served_key(first.sha256)),  # the re-encoded copy, never the original
     )
-
-
-async def read_upload(file: UploadFile, limit: int) -> bytes:
-    """The uploaded bytes, read in chunks: 413 as soon as there are more than ``limit``, so
-    never more than ``limit + 1`` bytes are held in memory."""
-    too_large = UploadRejectedError(
-        f"the photo is larger than {limit} bytes", status=413, code="too_large"
-    )
-    if file.size is not None and file.size > limit:
-        raise too_large
-    buffer = bytearray()
-    while chunk := await file.read(min(CHUNK, limit + 1 - len(buffer))):
-        buffer += chunk
-        if len(buffer) > limit:
-            raise too_large
-    return bytes(buffer)
 
 
 class DeclaredSizeLimit:
@@ -115,6 +127,7 @@ class DeclaredSizeLimit:
     status_code=201,
     response_model=PhotoOut,
     responses=UPLOAD_RESPONSES,
+    openapi_extra=PHOTO_FORM,
 )
 async def upload_photo(
     work_order_id: UUID,
@@ -122,19 +135,23 @@ async def upload_photo(
     response: Response,
     principal: CurrentPrincipal,
     meta: RequestMetadata,
-    file: Annotated[UploadFile, File(description="A JPEG, PNG or WebP image")],
-    caption: Annotated[str, Form(max_length=MAX_CAPTION)] = "",
-    phase: Annotated[Phase | None, Form()] = None,
 ) -> PhotoOut:
-    """Upload one of your own photos of a work order you are on. The bytes are checked, not
-    the filename; the same bytes are stored once and appear once, crediting every uploader."""
+    """Upload one of your own photos of a work order you are on (multipart ``file``, optional
+    ``caption`` and ``phase``). The bytes are checked, not the filename or declared type; the
+    same bytes are stored once and appear once, crediting every uploader."""
     store, storage, settings = store_of(request), storage_of(request), settings_of(request)
-    work_order = await handlers.authorize_upload(store, work_order_id, principal.sub)
-    data = await read_upload(file, settings.max_upload_bytes)
-    upload = handlers.NewPhoto(work_order_id, principal.sub, data, caption, phase)
-    uploaded = await handlers.upload_photo(
-        store, storage, work_order, upload, meta, max_pixels=settings.max_pixels
+    try:
+        work_order = await handlers.authorize_upload(store, work_order_id, principal.sub)
+        principal.require(Role.technician)  # the crew uploads with a technician's token
+    except CommandRejectedError:
+        await discard(request)
+        raise
+    form = await read_photo_form(request, settings.max_upload_bytes)
+    upload = handlers.NewPhoto(
+        work_order_id, principal.sub, form.data, form.fields.caption, form.fields.phase
     )
+    limits = handlers.Limits.of(settings)
+    uploaded = await handlers.upload_photo(store, storage, work_order, upload, meta, limits)
     if not uploaded.recorded:
         response.status_code = 200
     photo = photo_out(uploaded.photo, storage, duplicate=uploaded.duplicate)
@@ -148,7 +165,8 @@ async def list_photos(
 ) -> list[PhotoOut]:
     """The work order's photos, one per distinct image, each with a short-lived ``url``."""
     store = store_of(request)
-    require_view((await handlers.get_work_order(store, work_order_id)).crew, principal)
+    crew = (await handlers.get_work_order(store, work_order_id)).crew
+    require_view(crew, principal, DISPATCH_ROLES)  # not analysts: a url hands out the bytes
     photos = await handlers.list_photos(store, work_order_id)
     return [photo_out(photo, storage_of(request)) for photo in photos]
 
@@ -159,6 +177,7 @@ async def get_photo(
 ) -> PhotoOut:
     """One photo of the work order, with a short-lived ``url``."""
     store = store_of(request)
-    require_view((await handlers.get_work_order(store, work_order_id)).crew, principal)
+    crew = (await handlers.get_work_order(store, work_order_id)).crew
+    require_view(crew, principal, DISPATCH_ROLES)  # not analysts: a url hands out the bytes
     photo = await handlers.get_photo(store, work_order_id, photo_id)
     return photo_out(photo, storage_of(request))

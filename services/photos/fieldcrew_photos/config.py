@@ -3,7 +3,10 @@ from __future__ import annotations
 from fieldcrew_shared.settings import ServiceSettings
 from pydantic import Field, SecretStr
 
-MIB = 1024 * 1024
+KIB = 1024
+MIB = 1024 * KIB
+MAX_URL_TTL_SECONDS = 300
+"""Photo URLs handed to clients expire within five minutes; a longer setting is refused."""
 
 
 class Settings(ServiceSettings):
@@ -21,4 +24,15 @@ class Settings(ServiceSettings):
     bucket: str = "fieldcrew-photos"
     max_upload_bytes: int = Field(default=20 * MIB, gt=0)
     max_pixels: int = Field(default=40_000_000, gt=0)
-    url_ttl_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
+    max_metadata_bytes: int = Field(
+        default=256 * KIB,
+        gt=0,
+        description="Largest total of an image's non-pixel parts (EXIF, XMP, ICC, comments)",
+    )
+    served_max_side: int = Field(
+        default=4096,
+        ge=64,
+        le=16384,
+        description="Longest side of the re-encoded copy served to clients, in pixels",
+    )
+    url_ttl_seconds: int = Field(default=MAX_URL_TTL_SECONDS, ge=1, le=MAX_URL_TTL_SECONDS)

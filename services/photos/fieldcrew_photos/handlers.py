@@ -1,8 +1,9 @@
 """Photos' command and query handlers: check the bytes, store them, then record the upload.
 
-The order is the guarantee of DESIGN.md §6: ``PhotoUploaded`` is appended only after the
-object is durably stored, so every event names bytes that exist. A crash in between leaves at
-worst an unreferenced object, which the next upload of the same bytes reuses.
+The order is the guarantee of DESIGN.md §6: ``PhotoUploaded`` is appended only after both
+objects (the original as evidence, the re-encoded copy clients see) are durably stored, so
+every event names bytes that exist. A crash in between leaves at worst unreferenced objects,
+which the next upload of the same bytes reuses. Refused bytes store nothing and write nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from fieldcrew_shared.errors import NotFoundError
 from fieldcrew_shared.events import Phase, PhotoUploaded, WorkOrderIssued, subject_for
 from fieldcrew_shared.eventstore import EventStore, Recorded, retry_on_conflict
 
-from fieldcrew_photos import imaging
+from fieldcrew_photos import imaging, rendition
+from fieldcrew_photos.config import Settings
 from fieldcrew_photos.domain import (
     UploadPhoto,
     decide_upload,
@@ -26,7 +28,20 @@ from fieldcrew_photos.domain import (
     upload_event_id,
     uploader_role,
 )
-from fieldcrew_photos.storage import PhotoStorage, object_key
+from fieldcrew_photos.storage import PhotoStorage, object_key, served_key
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What an accepted image may be: pixels, metadata, and the served copy's longest side."""
+
+    max_pixels: int
+    max_metadata_bytes: int
+    served_max_side: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        return cls(settings.max_pixels, settings.max_metadata_bytes, settings.served_max_side)
 
 
 @dataclass(frozen=True)
@@ -61,6 +76,15 @@ class Photo:
 
 
 @dataclass(frozen=True)
+class Examined:
+    """Accepted bytes: what they are, their digest, and the copy to serve."""
+
+    info: imaging.ImageInfo
+    sha256: str
+    served: bytes
+
+
+@dataclass(frozen=True)
 class Uploaded:
     photo: Photo
     recorded: bool  # False: this uploader had already sent these bytes, nothing was written
@@ -90,13 +114,16 @@ async def upload_photo(
     work_order: WorkOrderIssued,
     upload: NewPhoto,
     meta: Metadata,
-    *,
-    max_pixels: int,
+    limits: Limits,
 ) -> Uploaded:
-    """Check the bytes, store them once, then record who uploaded them."""
-    info, sha256 = await asyncio.to_thread(_examine, upload.data, max_pixels)
+    """Check the bytes, store them and their served copy once, then record who uploaded them."""
+    examined = await asyncio.to_thread(examine, upload.data, limits)
+    info, sha256 = examined.info, examined.sha256
     key = object_key(sha256)
-    await storage.put_once(key, upload.data, info.content_type)
+    await asyncio.gather(
+        storage.put_once(key, upload.data, info.content_type),
+        storage.put_once(served_key(sha256), examined.served, rendition.CONTENT_TYPE),
+    )
     cmd = UploadPhoto(
         work_order_id=upload.work_order_id,
         uploader=upload.uploader,
@@ -114,10 +141,14 @@ async def upload_photo(
     return await retry_on_conflict(lambda: _record(store, work_order, cmd, meta))
 
 
-def _examine(data: bytes, max_pixels: int) -> tuple[imaging.ImageInfo, str]:
-    """CPU work, run off the event loop: decode the image and hash its bytes."""
-    info = imaging.inspect(data, max_pixels=max_pixels)
-    return info, hashlib.sha256(data).hexdigest()
+def examine(data: bytes, limits: Limits) -> Examined:
+    """CPU work, run off the event loop: check and decode the image, hash its bytes and make
+    the copy to serve. UploadRejectedError when the bytes are refused."""
+    info = imaging.inspect(
+        data, max_pixels=limits.max_pixels, max_metadata_bytes=limits.max_metadata_bytes
+    )
+    served = rendition.served_copy(data, max_side=limits.served_max_side)
+    return Examined(info, hashlib.sha256(data).hexdigest(), served)
 
 
 async def _record(

@@ -1,9 +1,11 @@
 """What the uploaded bytes really are: format, size in pixels, EXIF capture time and place.
 
 The bytes decide, never the filename or the declared content type. An upload is accepted only
-when Pillow recognises it as JPEG, PNG or WebP **and** decodes it completely, so text renamed
-to ``.jpg``, truncated files and decompression bombs are refused before anything is stored.
-Pure CPU work: callers run :func:`inspect` in a worker thread.
+when Pillow recognises it as JPEG, PNG or WebP, its header claims no more than the pixel limit,
+its non-pixel parts are clean (:mod:`fieldcrew_photos.structure`) **and** it decodes
+completely, so text renamed to ``.jpg``, other formats, polyglots, truncated files and
+decompression bombs are refused before anything is stored. Pure CPU work: callers run
+:func:`inspect` in a worker thread.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from fieldcrew_shared.errors import UploadRejectedError
 from fieldcrew_shared.events import GeoPoint
 from PIL import ExifTags, Image
 
+from fieldcrew_photos import structure
+
 CONTENT_TYPES = {
     "JPEG": "image/jpeg",
     "MPO": "image/jpeg",
@@ -35,6 +39,7 @@ _OFFSET = re.compile(r"^([+-])(\d{2}):(\d{2})$")
 # exception when warnings are errors (as in the tests): both mean "refuse".
 _UNREADABLE = (OSError, SyntaxError, ValueError, EOFError, struct.error)
 _BOMB = (Image.DecompressionBombError, Image.DecompressionBombWarning)
+MAX_METADATA_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -48,14 +53,17 @@ class ImageInfo:
     location: GeoPoint | None
 
 
-def inspect(data: bytes, *, max_pixels: int) -> ImageInfo:
-    """Identify and fully decode ``data``; UploadRejectedError (415/422) when it is not an
-    accepted, complete image of at most ``max_pixels`` pixels."""
+def inspect(
+    data: bytes, *, max_pixels: int, max_metadata_bytes: int = MAX_METADATA_BYTES
+) -> ImageInfo:
+    """Identify, check and fully decode ``data``; UploadRejectedError (415/422) when it is not
+    an accepted, clean, complete image of at most ``max_pixels`` pixels."""
     image = _open(data)
     with image:
         width, height = image.size  # before _decode: a JPEG draft shrinks ``size``
         if width * height > max_pixels:
             raise _too_many_pixels(f"{width}x{height} is over {max_pixels}")
+        structure.check(data, str(image.format), max_metadata_bytes=max_metadata_bytes)
         _decode(image)
         exif = image.getexif()
         if exif.get(ExifTags.Base.Orientation) in _ROTATED:

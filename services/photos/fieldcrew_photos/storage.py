@@ -1,9 +1,16 @@
 """The photo bucket in S3-compatible object storage (MinIO, SeaweedFS, AWS S3).
 
-Objects are content-addressed, ``sha256/<first two hex digits>/<sha256>``: the same bytes are
-stored once, whoever sends them, for every work order. The bucket is private; clients read
-through short-lived presigned URLs. The ``minio`` SDK is synchronous, so each network call runs
-in a worker thread, and its errors become :class:`BackendUnavailableError`.
+Two objects per distinct image, both named by the sha256 of the uploaded bytes, never by
+anything the client sent: the original, kept unaltered as evidence under
+``sha256/<first two hex digits>/<sha256>``, and the re-encoded copy served to clients under
+``served/<sha256>.jpg``. The same bytes are stored once, whoever sends them, for every work
+order.
+
+The bucket is private and only this service holds credentials for it. Clients get presigned
+GET URLs of one served copy, valid at most five minutes; no URL for the original and no
+presigned PUT is ever made. :meth:`PhotoStorage.ensure_bucket` refuses to run on a bucket that
+answers anonymous requests. The ``minio`` SDK is synchronous, so each network call runs in a
+worker thread, and its errors become :class:`BackendUnavailableError`.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from datetime import timedelta
 from typing import TypeVar
 
 import urllib3
-from fieldcrew_shared.errors import BackendUnavailableError
+from fieldcrew_shared.errors import BackendUnavailableError, FieldcrewError
 from minio import Minio
 from minio.error import MinioException, S3Error
 from minio.helpers import MAX_PART_SIZE, MIN_PART_SIZE
@@ -29,19 +36,45 @@ _ALREADY_THERE = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExists"})
 _FAILURES = (MinioException, urllib3.exceptions.HTTPError, OSError)
 
 
+_NEVER_STORED = "0" * 64  # a digest no upload has: probes name objects that do not exist
+_ANONYMOUS_ALLOWED = (200, 204, 206, 404)  # 404: the anonymous caller got past authorization
+
+
+class BucketExposedError(FieldcrewError):
+    """The photo bucket answers requests without credentials; the service refuses to start."""
+
+    code = "bucket_exposed"
+
+
 def object_key(sha256: str) -> str:
-    """Where bytes with this digest live in the bucket."""
+    """Where the uploaded bytes with this digest live in the bucket (evidence, never served)."""
     return f"sha256/{sha256[:2]}/{sha256}"
 
 
-class PhotoStorage:
-    """Puts, finds and signs photo objects in one bucket."""
+def served_key(sha256: str) -> str:
+    """Where the re-encoded copy of the upload with this digest lives (served to clients)."""
+    return f"served/{sha256}.jpg"
 
-    def __init__(self, client: Minio, bucket: str, *, region: str, url_ttl: timedelta) -> None:
+
+class PhotoStorage:
+    """Puts, finds and signs photo objects in one private bucket."""
+
+    def __init__(
+        self,
+        client: Minio,
+        bucket: str,
+        *,
+        region: str,
+        url_ttl: timedelta,
+        endpoint_url: str,
+        http: urllib3.PoolManager,
+    ) -> None:
         self.client = client
         self.bucket = bucket
         self.region = region
         self.url_ttl = url_ttl
+        self.endpoint_url = endpoint_url.rstrip("/")
+        self.http = http
 
     @classmethod
     def from_settings(cls, settings: Settings, http: urllib3.PoolManager) -> PhotoStorage:
@@ -54,12 +87,26 @@ class PhotoStorage:
             region=settings.s3_region,  # a known region: presigning needs no round trip
             http_client=http,
         )
-        ttl = timedelta(seconds=settings.url_ttl_seconds)
-        return cls(client, settings.bucket, region=settings.s3_region, url_ttl=ttl)
+        scheme = "https" if settings.s3_secure else "http"
+        return cls(
+            client,
+            settings.bucket,
+            region=settings.s3_region,
+            url_ttl=timedelta(seconds=settings.url_ttl_seconds),
+            endpoint_url=f"{scheme}://{settings.s3_endpoint}",
+            http=http,
+        )
 
     async def ensure_bucket(self) -> None:
-        """Create the bucket (private, as every new bucket) when it does not exist yet."""
+        """Create the bucket (private, as every new bucket) when it does not exist yet, then
+        check that it is private: BucketExposedError when anonymous requests get through."""
         await self._call("create the photo bucket", self._ensure_bucket)
+        exposed = await self._call("check the photo bucket is private", self._anonymous_probes)
+        if exposed:
+            raise BucketExposedError(
+                f"bucket {self.bucket} answers anonymous requests ({', '.join(exposed)}): "
+                "remove its public policy or anonymous identity"
+            )
 
     async def exists(self, key: str) -> bool:
         """Whether an object is stored under ``key``."""
@@ -75,7 +122,8 @@ class PhotoStorage:
         return True
 
     def url(self, key: str) -> str:
-        """A presigned GET of ``key``, valid for ``url_ttl``. Signed locally: no I/O."""
+        """A presigned GET of the one object ``key``, valid for ``url_ttl``. Signed locally:
+        no I/O. The signature covers the method, the key and the expiry."""
         return self.client.presigned_get_object(self.bucket, key, expires=self.url_ttl)
 
     async def _call(self, what: str, fn: Callable[..., T], *args: object) -> T:
@@ -92,6 +140,23 @@ class PhotoStorage:
         except S3Error as exc:  # another replica created it first
             if exc.code not in _ALREADY_THERE:
                 raise
+
+    def _anonymous_probes(self) -> list[str]:
+        """The unsigned requests (list, read an original, read a served copy) that the bucket
+        did not refuse. Probed objects never exist, so a private bucket answers 403 and a
+        readable one 404."""
+        base = f"{self.endpoint_url}/{self.bucket}"
+        probes = {
+            "list objects": f"{base}?list-type=2&max-keys=1",
+            "read an original": f"{base}/{object_key(_NEVER_STORED)}",
+            "read a served copy": f"{base}/{served_key(_NEVER_STORED)}",
+        }
+        exposed = []
+        for what, url in probes.items():
+            answer = self.http.request("GET", url, retries=False, preload_content=True)
+            if answer.status in _ANONYMOUS_ALLOWED:
+                exposed.append(f"{what}: {answer.status}")
+        return exposed
 
     def _exists(self, key: str) -> bool:
         try:

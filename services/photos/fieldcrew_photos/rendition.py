@@ -1,0 +1,47 @@
+"""The copy of a photo that clients see: re-encoded from its decoded pixels, no metadata.
+
+The uploaded bytes are evidence and are kept unaltered, but never handed to a client. What a
+client downloads is rebuilt here (content disarm and reconstruction): the pixels are decoded,
+turned upright by the EXIF orientation, flattened onto white if transparent, bounded to a
+longest side, and written as a fresh baseline JPEG. Nothing of the upload survives but pixels:
+no EXIF (so no GPS position), no XMP, ICC profile or comments, no trailer, nothing a polyglot
+hid in a segment. Capture time and place stay in the ``PhotoUploaded`` event as evidence.
+
+Pure CPU work on bytes that :func:`fieldcrew_photos.imaging.inspect` already accepted; callers
+run it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image, ImageOps
+
+CONTENT_TYPE = "image/jpeg"
+QUALITY = 88
+_OPENERS = ["JPEG", "PNG", "WEBP"]
+_SIXTEEN_BIT = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
+
+
+def served_copy(data: bytes, *, max_side: int) -> bytes:
+    """A metadata-free JPEG of ``data``'s pixels, upright, at most ``max_side`` on a side."""
+    with Image.open(io.BytesIO(data), formats=_OPENERS) as image:
+        image.thumbnail((max_side, max_side))  # decodes JPEGs at a reduced scale when it can
+        upright = ImageOps.exif_transpose(image)
+    pixels = _rgb(upright)
+    clean = Image.new("RGB", pixels.size)  # a new image: no ``info`` carried over to save
+    clean.paste(pixels)
+    buffer = io.BytesIO()
+    clean.save(buffer, "JPEG", quality=QUALITY)
+    return buffer.getvalue()
+
+
+def _rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB: transparency flattened onto white, 16-bit grey scaled rather than clipped."""
+    if image.mode in _SIXTEEN_BIT:
+        return image.convert("I").point(lambda v: v * (1 / 257)).convert("L").convert("RGB")
+    if "A" in image.getbands() or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, "white")
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")
