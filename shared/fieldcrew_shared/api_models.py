@@ -1,26 +1,43 @@
 """The HTTP contract: request and response bodies shared by the services and the gateway.
 
-Requests are strict: unknown fields are refused, texts and lists have limits. Business rules
-(who may do what) are not here; they live in each service's ``domain`` module.
+Requests are strict: unknown fields are refused, texts and lists have limits, numbers must be
+JSON numbers (not ``"1"`` or ``true``), times carry their UTC offset, and no text holds control
+characters (a NUL cannot even be stored in PostgreSQL: one in an event would stall the
+aggregator on it). Business rules (who may do what) are not here; they live in each service's
+``domain`` module.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from enum import StrEnum
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from fieldcrew_shared.events import Outcome, Phase, Priority
 
-UserId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-ShortText = Annotated[str, StringConstraints(max_length=200)]
-LongText = Annotated[str, StringConstraints(max_length=10_000)]
-RequiredText = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)
+ONE_LINE = r"^[^\x00-\x1f\x7f-\x9f]*$"
+"""No control characters at all: names, ids, titles."""
+MULTI_LINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+"""No control characters but tab and line breaks: free text."""
+
+UserId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=ONE_LINE)
 ]
-PartNo = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=ONE_LINE)
+]
+ShortText = Annotated[str, StringConstraints(max_length=200, pattern=ONE_LINE)]
+LongText = Annotated[str, StringConstraints(max_length=10_000, pattern=MULTI_LINE)]
+RequiredText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000, pattern=MULTI_LINE),
+]
+PartNo = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=ONE_LINE)
+]
 
 
 class Strict(BaseModel):
@@ -33,26 +50,26 @@ class CrewIn(Strict):
 
 
 class IssueWorkOrderRequest(Strict):
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    title: Title
     description: LongText = ""
     site: ShortText = ""
     asset: ShortText = ""
     priority: Priority = Priority.normal
-    due_at: datetime | None = None
+    due_at: AwareDatetime | None = None
     crew: CrewIn
-    min_photos_per_member: int = Field(default=1, ge=0, le=50)
+    min_photos_per_member: int = Field(default=1, ge=0, le=50, strict=True)
 
 
 class PartIn(Strict):
     part_no: PartNo
-    qty: int = Field(ge=1, le=100_000)
+    qty: int = Field(ge=1, le=100_000, strict=True)
 
 
 class AddNoteRequest(Strict):
     findings: LongText = ""
     actions: LongText = ""
     parts: list[PartIn] = Field(default_factory=list, max_length=200)
-    labour_minutes: int = Field(default=0, ge=0, le=7 * 24 * 60)
+    labour_minutes: int = Field(default=0, ge=0, le=7 * 24 * 60, strict=True)
 
 
 class SubmitReportRequest(Strict):
@@ -127,3 +144,156 @@ class PhotoOut(BaseModel):
     uploaded_at: datetime
     duplicate: bool = False
     url: str | None = None
+
+
+MAX_QUERY_INT = 2**31 - 1
+"""Largest revision or offset a query may ask for (a PostgreSQL ``int``; larger is a 422)."""
+
+
+# Response bodies the gateway documents (what the services answer; extra fields may appear).
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int]
+    msg: str
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Machine-readable, e.g. `not_found`, `rate_limited`")
+    message: str
+    details: list[ValidationIssue] | None = Field(
+        default=None, description="What is wrong with the input (422 only)"
+    )
+
+
+class ErrorOut(BaseModel):
+    """Every error: ``{"error": {"code", "message"}}``."""
+
+    error: ErrorDetail
+
+
+class WorkOrderStatus(StrEnum):
+    issued = "issued"
+    report_submitted = "report_submitted"
+    completed = "completed"
+
+
+class CrewOut(BaseModel):
+    leader: str
+    members: list[str]
+
+
+class MissingItem(BaseModel):
+    """One thing that keeps the server report from being complete."""
+
+    kind: Literal["work_order", "leader_report", "photos", "merged_notes", "notes_not_merged"]
+    who: str | None = None
+    have: int | None = None
+    need: int | None = None
+    note_ids: list[UUID] | None = None
+    detail: str | None = None
+
+
+class WorkOrderSummary(BaseModel):
+    """A work order's progress: status, crew, counts and what is still missing."""
+
+    id: UUID
+    title: str
+    site: str
+    asset: str
+    priority: Priority
+    due_at: datetime | None
+    crew: CrewOut
+    min_photos_per_member: int
+    issued_at: datetime
+    status: WorkOrderStatus
+    notes: int = Field(ge=0)
+    photos: int = Field(ge=0, description="Distinct images")
+    photos_by_member: dict[str, int]
+    report_submitted: bool
+    revision: int = Field(ge=0, description="Server report revisions compiled so far")
+    missing: list[MissingItem]
+
+
+class PartOut(BaseModel):
+    part_no: str
+    qty: int
+
+
+class IssuedWorkOrderOut(BaseModel):
+    work_order_id: UUID
+    title: str
+    description: str
+    site: str
+    asset: str
+    priority: Priority
+    due_at: datetime | None
+    crew: CrewOut
+    min_photos_per_member: int
+    issued_by: str
+    issued_at: datetime
+
+
+class LeaderReportOut(BaseModel):
+    work_order_id: UUID
+    report_id: UUID
+    leader: str
+    summary: str
+    root_cause: str
+    actions: str
+    parts: list[PartOut]
+    outcome: Outcome
+    merged_note_ids: list[UUID]
+    labour_minutes: int
+    submitted_at: datetime
+
+
+class ContributedNoteOut(BaseModel):
+    note_id: UUID
+    author: str
+    findings: str
+    actions: str
+    parts: list[PartOut]
+    labour_minutes: int
+    recorded_at: datetime
+    merged: bool = Field(description="Whether the leader merged it into the report")
+
+
+class ContributionOut(BaseModel):
+    user: str
+    role: Literal["leader", "member"]
+    notes: list[ContributedNoteOut]
+    photo_ids: list[UUID]
+
+
+class PhotoUploaderOut(BaseModel):
+    user: str
+    role: str
+    uploaded_at: datetime
+
+
+class ReportPhotoOut(BaseModel):
+    photo_id: UUID
+    sha256: str
+    content_type: str
+    size: int
+    width: int
+    height: int
+    caption: str
+    phase: Phase | None
+    captured_at: datetime | None
+    location: dict[str, float] | None
+    uploaders: list[PhotoUploaderOut] = Field(description="Everyone who sent these bytes")
+
+
+class ServerReportOut(BaseModel):
+    """The final server report of one revision: the leader's report with every photo."""
+
+    revision: int = Field(ge=1)
+    work_order_id: UUID
+    work_order: IssuedWorkOrderOut
+    leader_report: LeaderReportOut | None
+    contributions: list[ContributionOut]
+    photos: list[ReportPhotoOut]
+    missing: list[MissingItem]
+    compiled_at: datetime

@@ -33,6 +33,7 @@ def add(author: str, **kw: object) -> AddNote:
         work_order_id=WO,
         note_id=uuid4(),
         author=author,
+        author_role="technician",
         findings="f",
         actions="a",
         parts=(),
@@ -47,6 +48,7 @@ def submit(actor: str, **kw: object) -> SubmitReport:
         work_order_id=WO,
         report_id=uuid4(),
         actor=actor,
+        actor_role="technician",
         summary="done",
         root_cause="wear",
         actions="replaced",
@@ -136,9 +138,10 @@ def test_merge_parts_keeps_first_appearance_order() -> None:
 
 def test_members_see_their_own_notes_and_the_leader_sees_all() -> None:
     state = fold([note(WO, "m1"), note(WO, "m2"), note(WO, "lead")])
-    assert {n.author for n in visible_notes(WORK_ORDER, state, "m1", office=False)} == {"m1"}
-    assert len(visible_notes(WORK_ORDER, state, "lead", office=False)) == 3
-    assert len(visible_notes(WORK_ORDER, state, "disp", office=True)) == 3
+    assert {n.author for n in visible_notes(WORK_ORDER, state, "m1", "technician")} == {"m1"}
+    assert len(visible_notes(WORK_ORDER, state, "lead", "technician")) == 3
+    with pytest.raises(ForbiddenError):
+        visible_notes(WORK_ORDER, state, "disp", "dispatcher")
 
 
 def test_a_redelivered_event_changes_nothing() -> None:

@@ -6,7 +6,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Request, Response
-from fieldcrew_shared.access import OFFICE_ROLES, require_view
+from fieldcrew_shared.access import DISPATCH_ROLES, require_view
 from fieldcrew_shared.api_models import (
     AddNoteRequest,
     NoteOut,
@@ -59,6 +59,7 @@ async def add_note(
         work_order_id=work_order_id,
         note_id=handlers.command_id(work_order_id, principal.sub, "note", idempotency_key),
         author=principal.sub,
+        author_role=principal.role.value,
         findings=body.findings,
         actions=body.actions,
         parts=_parts(body.parts),
@@ -76,14 +77,10 @@ async def add_note(
 async def list_notes(
     work_order_id: UUID, request: Request, principal: CurrentPrincipal
 ) -> list[NoteOut]:
-    """The leader (and the office) see every note; a member sees their own."""
+    """The leader sees every note, a member their own; nobody off the crew (the office reads
+    them merged in the leader's report)."""
     view = await handlers.load(store_of(request), work_order_id)
-    if view.work_order is None:
-        raise NotFoundError("no such work order")
-    require_view(view.work_order.crew, principal)
-    shown = visible_notes(
-        view.work_order, view.state, principal.sub, principal.role in OFFICE_ROLES
-    )
+    shown = visible_notes(view.work_order, view.state, principal.sub, principal.role.value)
     recorded = {
         r.event.note_id: r.envelope.recorded_at
         for r in view.loaded.records
@@ -107,6 +104,7 @@ async def submit_report(
         work_order_id=work_order_id,
         report_id=handlers.command_id(work_order_id, principal.sub, "report", idempotency_key),
         actor=principal.sub,
+        actor_role=principal.role.value,
         summary=body.summary,
         root_cause=body.root_cause,
         actions=body.actions,
@@ -126,11 +124,11 @@ async def submit_report(
 async def get_report(
     work_order_id: UUID, request: Request, principal: CurrentPrincipal
 ) -> ReportOut:
-    """The leader's report; 404 until it is submitted."""
+    """The leader's report, for its crew and the dispatcher; 404 until it is submitted."""
     view = await handlers.load(store_of(request), work_order_id)
     if view.work_order is None:
         raise NotFoundError("no such work order")
-    require_view(view.work_order.crew, principal)
+    require_view(view.work_order.crew, principal, office=DISPATCH_ROLES)
     for r in view.loaded.records:
         if isinstance(r.event, LeaderReportSubmitted):
             return report_out(r.event, r.envelope.recorded_at)

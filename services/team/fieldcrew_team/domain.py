@@ -2,6 +2,11 @@
 
 Pure: ``fold(events) -> TeamState`` and ``decide_*(work_order, state, command) -> events``.
 The leader-only rule is the heart of the product: it is what removes duplicate submissions.
+
+The crew acts with a technician's token only: an office token (dispatcher, admin, analyst)
+whose ``sub`` happens to be on the crew neither writes nor reads notes. Notes are the crew's
+own: the leader reads them all, a member their own, and the office receives them merged in
+the leader's report, not one by one.
 """
 
 from __future__ import annotations
@@ -26,12 +31,16 @@ from fieldcrew_shared.events import (
     WorkOrderIssued,
 )
 
+CREW_ROLE = "technician"
+"""The token role of anyone acting as a crew member."""
+
 
 @dataclass(frozen=True)
 class AddNote:
     work_order_id: UUID
     note_id: UUID
     author: str
+    author_role: str
     findings: str
     actions: str
     parts: tuple[PartLine, ...]
@@ -43,6 +52,7 @@ class SubmitReport:
     work_order_id: UUID
     report_id: UUID
     actor: str
+    actor_role: str
     summary: str
     root_cause: str
     actions: str
@@ -76,7 +86,7 @@ def decide_add_note(
     work_order: WorkOrderIssued | None, state: TeamState, cmd: AddNote
 ) -> list[Event]:
     """A crew member's note; nothing when the same note was already added (a retry)."""
-    _crew_role(work_order, cmd.author)
+    _crew_role(work_order, cmd.author, cmd.author_role)
     note = MemberNoteAdded(
         work_order_id=cmd.work_order_id,
         note_id=cmd.note_id,
@@ -102,8 +112,10 @@ def decide_add_note(
 def decide_submit_report(
     work_order: WorkOrderIssued | None, state: TeamState, cmd: SubmitReport
 ) -> list[Event]:
-    """The leader's consolidated report, once per work order."""
-    if _crew_role(work_order, cmd.actor) != "leader":
+    """The leader's consolidated report, once per work order. The same report again with the
+    same Idempotency-Key (the same ``report_id``) is a retry: nothing; another report under that
+    key is ``idempotency_key_reused`` (422); any other second report is a conflict (409)."""
+    if _crew_role(work_order, cmd.actor, cmd.actor_role) != "leader":
         raise ForbiddenError("only the work order's leader may submit the report")
     notes = _merged_notes(state, cmd.note_ids)
     report = LeaderReportSubmitted(
@@ -123,6 +135,11 @@ def decide_submit_report(
     if state.report is not None:
         if state.report == report:
             return []
+        if state.report.report_id == cmd.report_id:
+            raise InvalidCommandError(
+                "this Idempotency-Key was already used for a different report",
+                code="idempotency_key_reused",
+            )
         raise ConflictError("the report for this work order is already submitted")
     return [report]
 
@@ -136,21 +153,26 @@ def merge_parts(lines: Iterable[PartLine]) -> tuple[PartLine, ...]:
 
 
 def visible_notes(
-    work_order: WorkOrderIssued, state: TeamState, user: str, office: bool
+    work_order: WorkOrderIssued | None, state: TeamState, user: str, token_role: str
 ) -> list[MemberNoteAdded]:
-    """The leader and the office see every note; a member sees their own."""
+    """The notes ``user`` may read: the leader every note, a member their own; NotFoundError
+    for an unknown work order, ForbiddenError for anyone else (the office included)."""
     notes = list(state.notes.values())
-    if office or crew_role(work_order.crew, user) == "leader":
+    if _crew_role(work_order, user, token_role) == "leader":
         return notes
     return [n for n in notes if n.author == user]
 
 
-def _crew_role(work_order: WorkOrderIssued | None, user: str) -> str:
+def _crew_role(work_order: WorkOrderIssued | None, user: str, token_role: str) -> str:
+    """``leader`` or ``member``: the work order must exist, and ``user`` act on its crew with
+    a technician's token."""
     if work_order is None:
         raise NotFoundError("no such work order")
     role = crew_role(work_order.crew, user)
     if role is None:
         raise ForbiddenError("you are not on this work order's crew")
+    if token_role != CREW_ROLE:
+        raise ForbiddenError(f"the crew acts with a {CREW_ROLE} token, not {token_role}")
     return role
 
 
