@@ -115,6 +115,8 @@ def principal_of(claims: dict[str, Any]) -> Principal:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub.strip() or len(sub) > MAX_SUB_CHARS:
         raise AuthenticationError("token sub is missing or not a user id")
+    if not sub.isprintable():  # control characters in ids would poison events and logs
+        raise AuthenticationError("token sub has control characters")
     try:
         role = Role(str(claims.get("role")))
     except ValueError as exc:

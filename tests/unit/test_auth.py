@@ -10,7 +10,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from fieldcrew_shared.auth import Principal, Role, TokenVerifier, mint
+from fieldcrew_shared.auth import Principal, Role, TokenVerifier, mint, principal_of
 from fieldcrew_shared.errors import AuthenticationError, BackendUnavailableError
 from fieldcrew_shared.signing_keys import (
     JwksKeys,
@@ -249,3 +249,10 @@ def test_a_jwks_offers_only_asymmetric_signing_keys_with_a_consistent_alg() -> N
         ]
     }
     assert list(keys_of_jwks(jwks)) == [GENUINE.kid]
+
+
+def test_a_sub_with_control_characters_is_refused() -> None:
+    """A NUL in a user id would end up in events that PostgreSQL cannot store."""
+    for sub in ("max\x00", "max\nroot", "\x1b[31mmax"):
+        with pytest.raises(AuthenticationError, match="control characters"):
+            principal_of({"sub": sub, "role": "technician"})
