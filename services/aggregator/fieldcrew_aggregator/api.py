@@ -8,6 +8,7 @@ from uuid import UUID
 import asyncpg
 from fastapi import APIRouter, Query, Request
 from fieldcrew_shared.access import OFFICE_ROLES, require_view
+from fieldcrew_shared.api_models import MAX_QUERY_INT
 from fieldcrew_shared.auth import Principal
 from fieldcrew_shared.errors import NotFoundError
 from fieldcrew_shared.events import Crew, WorkOrderIssued, subject_for
@@ -53,7 +54,7 @@ async def list_work_orders(
     principal: CurrentPrincipal,
     status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_QUERY_INT)] = 0,
 ) -> list[dict[str, Any]]:
     """Office roles see every work order; a technician those whose crew they are on."""
     pool, schema = _runner(request)
@@ -77,7 +78,7 @@ async def get_server_report(
     work_order_id: UUID,
     request: Request,
     principal: CurrentPrincipal,
-    revision: Annotated[int | None, Query(ge=1)] = None,
+    revision: Annotated[int | None, Query(ge=1, le=MAX_QUERY_INT)] = None,
 ) -> dict[str, Any]:
     """The compiled server report (newest revision unless one is asked for); 404 before."""
     await _visible_progress(request, work_order_id, principal)

@@ -1,13 +1,20 @@
-"""The gateway's settings: where it listens and where each upstream service answers."""
+"""The gateway's settings: where it listens, where each upstream service answers, and the
+abuse limits it enforces (ADR 0008)."""
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 from fieldcrew_shared.settings import ServiceSettings
 from pydantic import Field
 
+MIB = 1024 * 1024
+
 
 class Settings(ServiceSettings):
     """Gateway settings (env prefix ``FIELDCREW_``, e.g. ``FIELDCREW_TEAM_URL``)."""
+
+    uses_event_log: ClassVar[bool] = False  # HTTP only: no NATS credentials needed
 
     port: int = 8080
     dispatch_url: str = "http://127.0.0.1:8181"
@@ -18,7 +25,47 @@ class Settings(ServiceSettings):
         default=30.0, gt=0, description="Seconds to connect, send, or wait for an answer"
     )
     max_upload_bytes: int = Field(
-        default=20 * 1024 * 1024,
+        default=20 * MIB,
         gt=0,
         description="Largest photo accepted; the multipart form around it may add a little",
+    )
+    max_json_body_bytes: int = Field(
+        default=MIB, gt=0, description="Largest body of every route but the photo upload"
+    )
+    rate_limit_per_second: float = Field(
+        default=20.0,
+        gt=0,
+        description="Requests a second each user (or, without a valid token, each client IP) "
+        "may make, on average, to this gateway replica",
+    )
+    rate_limit_burst: int = Field(
+        default=40, ge=1, description="Requests a user may make at once before the rate applies"
+    )
+    rate_limit_max_keys: int = Field(
+        default=100_000, ge=1, description="Users and IPs tracked at most (memory bound)"
+    )
+    request_head_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a client has to send a request's line and headers, from when the "
+        "connection opens or the previous response ends",
+    )
+    json_body_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds a client has to send a JSON request's body"
+    )
+    upload_body_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds a client has to send a photo upload's body"
+    )
+    keep_alive_timeout: int = Field(
+        default=5, ge=1, description="Seconds an idle keep-alive connection stays open"
+    )
+    max_request_head_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        description="Largest request line plus headers (h11's max_incomplete_event_size)",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses of load balancers whose X-Forwarded-For is "
+        "believed (the client IP for rate limits); empty: none, the peer address is the client",
     )

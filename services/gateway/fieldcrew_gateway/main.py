@@ -1,7 +1,7 @@
 """Entry point: ``python -m fieldcrew_gateway`` or ``fieldcrew-gateway``.
 
-The gateway holds no state: no event store, no database, only a connection pool to the
-services it forwards to.
+The gateway holds no state but its rate-limit buckets: no event store, no database, only a
+connection pool to the services it forwards to.
 """
 
 from __future__ import annotations
@@ -9,22 +9,43 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import uvicorn
 from fastapi import FastAPI
-from fieldcrew_shared.service import new_app, serve
+from fieldcrew_shared import logs
+from fieldcrew_shared.service import new_app
 
 from fieldcrew_gateway.api import router
+from fieldcrew_gateway.bodies import (
+    FORM_ENVELOPE_BYTES,
+    BodyLimits,
+    BodyPolicy,
+    RequestBodyGuard,
+    install_body_errors,
+)
 from fieldcrew_gateway.config import Settings
+from fieldcrew_gateway.limits import RateLimitMiddleware, TokenBuckets
 from fieldcrew_gateway.proxy import (
     API_PREFIX,
     CorrelationIdMiddleware,
     install_retry_after,
     open_upstreams,
 )
+from fieldcrew_gateway.server import uvicorn_config
 
 
 async def root() -> dict[str, str]:
     """Where the API and its docs are."""
     return {"service": "fieldcrew gateway", "docs": "/docs", "api": API_PREFIX}
+
+
+def body_policy(settings: Settings) -> BodyPolicy:
+    """The body limits ``settings`` ask for: photo uploads', and every other route's."""
+    return BodyPolicy(
+        json=BodyLimits(settings.max_json_body_bytes, settings.json_body_timeout),
+        upload=BodyLimits(
+            settings.max_upload_bytes + FORM_ENVELOPE_BYTES, settings.upload_body_timeout
+        ),
+    )
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -39,6 +60,13 @@ def create_app(settings: Settings) -> FastAPI:
     app = new_app("fieldcrew gateway", settings, lifespan)
     app.description = "The one HTTP entry for fieldcrew's mobile and web clients."
     install_retry_after(app)
+    install_body_errors(app)
+    buckets = TokenBuckets(
+        settings.rate_limit_per_second, settings.rate_limit_burst, settings.rate_limit_max_keys
+    )
+    # Last added runs first: correlation id, then the rate limit, then the body limits.
+    app.add_middleware(RequestBodyGuard, policy=body_policy(settings))
+    app.add_middleware(RateLimitMiddleware, buckets=buckets, verifier=app.state.verifier)
     app.add_middleware(CorrelationIdMiddleware)
     app.add_api_route("/", root, methods=["GET"], include_in_schema=False)
     app.include_router(router)
@@ -48,7 +76,8 @@ def create_app(settings: Settings) -> FastAPI:
 def main() -> None:
     """Run the gateway with settings from the environment."""
     settings = Settings()
-    serve(create_app(settings), settings, "gateway")
+    logs.configure("gateway", settings.log_level)
+    uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
 
 
 if __name__ == "__main__":

@@ -49,9 +49,6 @@ RELAYED_RESPONSE_HEADERS = (
     "www-authenticate",
 )
 RETRY_AFTER_SECONDS = 1
-# The form around a photo (boundaries, part headers, caption, phase) is allowed this much on
-# top of ``max_upload_bytes``, so that a photo the photos service accepts is never refused here.
-FORM_ENVELOPE_BYTES = 64 * 1024
 # Shorter than uvicorn's 5 s keep-alive, so a pooled connection is not reused just as the
 # upstream closes it (which would surface as a spurious 503).
 KEEPALIVE_EXPIRY_SECONDS = 2.0
@@ -133,16 +130,16 @@ async def forward(
         for name in RELAYED_RESPONSE_HEADERS
         if (value := answer.headers.get(name)) is not None
     }
+    if answer.status_code == 503:  # a service whose own backend is down: clients may retry
+        relayed.setdefault("retry-after", str(RETRY_AFTER_SECONDS))
     return Response(answer.content, answer.status_code, headers=relayed)
 
 
-def upload_body(request: Request, max_upload_bytes: int) -> AsyncIterator[bytes]:
-    """The request body as a stream that is cut off (413) once it passes the upload limit.
+def upload_body(request: Request) -> AsyncIterator[bytes]:
+    """The request body as a stream, for a photo upload; 415 unless it is multipart.
 
-    Refuses at once (413) when ``Content-Length`` already says the body is too large, so
-    nothing is read or sent upstream; refuses a non-multipart body (415).
+    Its size and read deadline are enforced while it streams (``fieldcrew_gateway.bodies``).
     """
-    limit = max_upload_bytes + FORM_ENVELOPE_BYTES
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
         raise UploadRejectedError(
@@ -150,25 +147,7 @@ def upload_body(request: Request, max_upload_bytes: int) -> AsyncIterator[bytes]
             status=415,
             code="unsupported_media_type",
         )
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _too_large(max_upload_bytes)
-    return _limited(request, limit, max_upload_bytes)
-
-
-async def _limited(request: Request, limit: int, max_upload_bytes: int) -> AsyncIterator[bytes]:
-    received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > limit:
-            raise _too_large(max_upload_bytes)
-        yield chunk
-
-
-def _too_large(max_upload_bytes: int) -> UploadRejectedError:
-    return UploadRejectedError(
-        f"the upload is larger than {max_upload_bytes} bytes", status=413, code="too_large"
-    )
+    return request.stream()
 
 
 def install_retry_after(app: FastAPI) -> None:
