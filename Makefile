@@ -37,6 +37,15 @@ check: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared/fieldcrew_shared cli/fieldcrew_cli services/*/fieldcrew_*
 
+## Benchmarks (bench/README.md): fresh real servers, every figure of issue 4, a table on
+## stdout and bench/results/<name>.json. Not part of `make test`.
+bench: install
+	$(BIN)/python -m bench
+
+## The small version of the benchmarks (under 2 minutes on a quiet machine).
+bench-quick: install
+	$(BIN)/python -m bench --quick
+
 fmt: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .

@@ -14,8 +14,10 @@ that a rebuild can replay into a fresh schema and switch over in one transaction
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Protocol
 
 import asyncpg
@@ -23,11 +25,15 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext, api
 
-from fieldcrew_shared.envelope import decode, payload
+from fieldcrew_shared.envelope import check_origin, decode, payload
 from fieldcrew_shared.errors import FieldcrewError, PoisonEventError
 from fieldcrew_shared.eventstore import EventStore, RawEvent, Recorded
 
 log = logging.getLogger(__name__)
+
+# Events a rebuild applies per transaction at most: fewer commits, and each work order's row
+# is read and written once for many of its events (measured in bench/, issue 4).
+REPLAY_BATCH = 2048
 
 BOOKKEEPING = """
 CREATE TABLE IF NOT EXISTS {s}.checkpoint (
@@ -126,6 +132,8 @@ class ProjectionRunner:
         await self._handle(msgs)
 
     async def _handle(self, msgs: list[Msg]) -> None:
+        if not msgs:  # fetch can return an empty list instead of timing out
+            return
         delivered = [RawEvent(m.metadata.sequence.stream, m.subject, m.data) for m in msgs]
         try:
             self.schema = await self.process(delivered)
@@ -161,9 +169,24 @@ class ProjectionRunner:
             todo = [d for d in batch if d.seq > position]
             if not todo:
                 return schema
-            await self._apply_all(conn, schema, todo)
+            with _collector_paused():
+                await self._apply_all(conn, schema, todo)
             await conn.execute(f"UPDATE {schema}.checkpoint SET position = $1", todo[-1].seq)
         return schema
+
+    async def replay(self, schema: str, start: int) -> int:
+        """Apply every event from ``start`` to the stream's current end into ``schema`` (a
+        rebuild), up to ``REPLAY_BATCH`` events a transaction, the server streaming the next
+        events while the last are applied. Returns the last sequence applied."""
+        end = await self.store.last_sequence()
+        position = start - 1
+        if position >= end:
+            return position
+        async with _Feed(self.store, self.filter_subject, start, end) as feed:
+            async for batch in feed.batches():
+                await self.process(batch, schema=schema)
+                position = batch[-1].seq
+        return position
 
     async def _apply_all(
         self, conn: asyncpg.Connection, schema: str, todo: Sequence[RawEvent]
@@ -181,6 +204,7 @@ class ProjectionRunner:
         records = []
         for raw in raws:
             envelope = decode(raw.body)
+            check_origin(envelope, raw.subject)
             records.append(Recorded(raw.seq, envelope, payload(envelope)))
         try:
             await self.projection.apply(conn, schema, records)
@@ -203,6 +227,80 @@ class ProjectionRunner:
                 exc.message,
                 d.body,
             )
+
+
+class _Feed:
+    """The log from ``start`` through ``end`` through an ordered push consumer: the server
+    streams it (the cheapest read nats-py has, bench/), paced by flow control while the caller
+    works, in batches of what has arrived."""
+
+    def __init__(self, store: EventStore, subject_filter: str, start: int, end: int) -> None:
+        self.store, self.subject_filter, self.start, self.end = store, subject_filter, start, end
+        self.queue: asyncio.Queue[RawEvent | None] = asyncio.Queue(REPLAY_BATCH * 2)
+        self.finished = False
+
+    async def __aenter__(self) -> _Feed:
+        config = api.ConsumerConfig(
+            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.start
+        )
+        self.sub = await self.store.js.subscribe(
+            self.subject_filter,
+            stream=self.store.stream,
+            cb=self._deliver,
+            ordered_consumer=True,
+            config=config,
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.sub.unsubscribe()
+
+    async def _deliver(self, msg: Msg) -> None:
+        if self.finished:
+            return
+        meta = msg.metadata
+        await self.queue.put(RawEvent(meta.sequence.stream, msg.subject, msg.data))
+        if meta.sequence.stream >= self.end or meta.num_pending == 0:
+            self.finished = True
+            await self.queue.put(None)
+
+    async def batches(self) -> AsyncIterator[list[RawEvent]]:
+        """Lists of the events that arrived, oldest first, until ``end`` (or nothing matches)."""
+        while (first := await self._next()) is not None:
+            batch = [first]
+            while len(batch) < REPLAY_BATCH and not self.queue.empty():
+                item = self.queue.get_nowait()
+                if item is None:
+                    yield batch
+                    return
+                batch.append(item)
+            yield batch
+
+    async def _next(self) -> RawEvent | None:
+        """The next event; None at the end, or when none is left to deliver (the filter
+        matches nothing more)."""
+        while True:
+            try:
+                return await asyncio.wait_for(self.queue.get(), self.store.timeout)
+            except TimeoutError:
+                info = await self.sub.consumer_info()
+                if info.num_pending == 0 and self.queue.empty():
+                    return None
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a batch is decoded and folded: its many short-lived
+    dicts and models are freed by reference counting, and the collector's passes over them
+    cost ~15% of a rebuild's CPU (bench/, issue 4). It never stays off: whoever turned it off
+    turns it back on, so nested or concurrent pauses are safe."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 async def create_schema(conn: asyncpg.Connection, projection: Projection, schema: str) -> None:

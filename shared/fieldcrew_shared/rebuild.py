@@ -61,12 +61,4 @@ async def rebuild(
 
 async def _replay(runner: ProjectionRunner, schema: str, start: int) -> int:
     """Apply everything from ``start`` to the stream's current end; returns the last sequence."""
-    end = await runner.store.last_sequence()
-    position = start - 1
-    while position < end:
-        batch = await runner.store.read(runner.filter_subject, position + 1)
-        if not batch:
-            break
-        await runner.process(batch, schema=schema)
-        position = batch[-1].seq
-    return position
+    return await runner.replay(schema, start)

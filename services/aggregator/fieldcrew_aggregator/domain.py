@@ -41,30 +41,53 @@ def empty_progress(work_order_id: str) -> Progress:
 
 def evolve(progress: Progress, event: Event, recorded_at: datetime) -> Progress:
     """Fold one event in (first write wins, so a redelivered event changes nothing)."""
-    at = recorded_at.isoformat()
-    if isinstance(event, WorkOrderIssued) and progress["work_order"] is None:
-        progress["work_order"] = {**event.model_dump(mode="json"), "issued_at": at}
-    elif isinstance(event, MemberNoteAdded):
-        progress["notes"].setdefault(
-            str(event.note_id), {**event.model_dump(mode="json"), "recorded_at": at}
-        )
-    elif isinstance(event, LeaderReportSubmitted) and progress["report"] is None:
-        progress["report"] = {**event.model_dump(mode="json"), "submitted_at": at}
-    elif isinstance(event, PhotoUploaded):
-        _add_photo(progress, event, at)
-    elif isinstance(event, ServerReportCompiled):
-        progress["published_revision"] = max(progress["published_revision"], event.revision)
+    fold(progress, event, recorded_at)
     return progress
 
 
-def _add_photo(progress: Progress, event: PhotoUploaded, at: str) -> None:
-    data = event.model_dump(mode="json")
-    photo = progress["photos"].setdefault(
-        event.sha256,
-        {k: v for k, v in data.items() if k not in ("uploader", "uploader_role", "duplicate")}
-        | {"uploaders": {}},
-    )
-    photo["uploaders"].setdefault(event.uploader, {"role": event.uploader_role, "uploaded_at": at})
+def fold(progress: Progress, event: Event, recorded_at: datetime) -> bool:
+    """:func:`evolve` in place; True when the event changed what a report is compiled from
+    (work order, notes, report, photos), so that only then the rule needs checking again."""
+    if isinstance(event, WorkOrderIssued):
+        if progress["work_order"] is not None:
+            return False
+        progress["work_order"] = {**event.model_dump(mode="json"), "issued_at": _at(recorded_at)}
+    elif isinstance(event, MemberNoteAdded):
+        note_id = str(event.note_id)
+        if note_id in progress["notes"]:
+            return False
+        progress["notes"][note_id] = {
+            **event.model_dump(mode="json"),
+            "recorded_at": _at(recorded_at),
+        }
+    elif isinstance(event, LeaderReportSubmitted):
+        if progress["report"] is not None:
+            return False
+        progress["report"] = {**event.model_dump(mode="json"), "submitted_at": _at(recorded_at)}
+    elif isinstance(event, PhotoUploaded):
+        return _add_photo(progress, event, recorded_at)
+    elif isinstance(event, ServerReportCompiled):
+        progress["published_revision"] = max(progress["published_revision"], event.revision)
+        return False
+    else:
+        return False
+    return True
+
+
+def _at(recorded_at: datetime) -> str:
+    return recorded_at.isoformat()
+
+
+def _add_photo(progress: Progress, event: PhotoUploaded, recorded_at: datetime) -> bool:
+    photo = progress["photos"].get(event.sha256)
+    if photo is None:
+        data = event.model_dump(mode="json", exclude={"uploader", "uploader_role", "duplicate"})
+        photo = progress["photos"][event.sha256] = {**data, "uploaders": {}}
+    elif event.uploader in photo["uploaders"]:
+        return False
+    at = _at(recorded_at)
+    photo["uploaders"][event.uploader] = {"role": event.uploader_role, "uploaded_at": at}
+    return True
 
 
 def crew_of(progress: Progress) -> list[str]:
@@ -102,7 +125,8 @@ def missing(progress: Progress) -> list[dict[str, Any]]:
         not_arrived = [n for n in merged if n not in progress["notes"]]
         if not_arrived:  # events can arrive in any order; the report needs its notes
             out.append({"kind": "merged_notes", "note_ids": not_arrived})
-        left_out = sorted(n for n in progress["notes"] if n not in set(merged))
+        merged_ids = set(merged)
+        left_out = sorted(n for n in progress["notes"] if n not in merged_ids)
         if left_out:
             out.append({"kind": "notes_not_merged", "note_ids": left_out})
     return out
@@ -115,8 +139,16 @@ def status(progress: Progress) -> str:
 
 
 def is_complete(progress: Progress) -> bool:
-    blocking = {"work_order", "leader_report", "photos", "merged_notes"}
-    return not any(m["kind"] in blocking for m in missing(progress))
+    """No work order, leader's report, photos or merged notes are missing (what
+    :func:`missing` would list as blocking), checked without building that list."""
+    wo, report = progress["work_order"], progress["report"]
+    if wo is None or report is None:
+        return False
+    need = wo["min_photos_per_member"]
+    if need > 0 and any(have < need for have in photo_counts(progress).values()):
+        return False
+    notes = progress["notes"]
+    return all(n in notes for n in report["merged_note_ids"])
 
 
 def recompile(progress: Progress) -> bool:
@@ -148,9 +180,7 @@ def compile_report(progress: Progress) -> dict[str, Any]:
         "work_order_id": progress["work_order_id"],
         "work_order": wo,
         "leader_report": report,
-        "contributions": [
-            _contribution(user, wo, notes, merged, photos) for user in crew_of(progress)
-        ],
+        "contributions": _contributions(progress, notes, merged, photos),
         "photos": photos,
         "missing": missing(progress),
         "compiled_at": max(times),
@@ -163,25 +193,37 @@ def _photo_entry(photo: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in photo.items() if k != "uploaders"}, "uploaders": uploaders}
 
 
+def _contributions(
+    progress: Progress, notes: list[dict[str, Any]], merged: set[str], photos: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each crew member's contribution, grouping notes and photos by person in one pass."""
+    notes_by: dict[str, list[dict[str, Any]]] = {}
+    for n in notes:
+        notes_by.setdefault(n["author"], []).append(n)
+    photos_by: dict[str, list[str]] = {}
+    for p in photos:
+        for u in p["uploaders"]:
+            photos_by.setdefault(u["user"], []).append(p["photo_id"])
+    leader = progress["work_order"]["crew"]["leader"]
+    return [
+        _contribution(user, leader, notes_by.get(user, []), merged, photos_by.get(user, []))
+        for user in crew_of(progress)
+    ]
+
+
 def _contribution(
-    user: str,
-    wo: dict[str, Any],
-    notes: list[dict[str, Any]],
-    merged: set[str],
-    photos: list[dict[str, Any]],
+    user: str, leader: str, own: list[dict[str, Any]], merged: set[str], photo_ids: list[str]
 ) -> dict[str, Any]:
-    own = [n for n in notes if n["author"] == user]
+    """One crew member's notes (in report order) and the ids of the photos they uploaded."""
     return {
         "user": user,
-        "role": "leader" if user == wo["crew"]["leader"] else "member",
+        "role": "leader" if user == leader else "member",
         "notes": [
             {k: v for k, v in n.items() if k != "work_order_id"}
             | {"merged": n["note_id"] in merged}
             for n in own
         ],
-        "photo_ids": [
-            p["photo_id"] for p in photos if any(u["user"] == user for u in p["uploaders"])
-        ],
+        "photo_ids": photo_ids,
     }
 
 

@@ -17,7 +17,7 @@ from uuid import UUID
 import asyncpg
 from fieldcrew_shared.eventstore import Recorded
 
-from fieldcrew_aggregator.domain import Progress, crew_of, empty_progress, evolve, recompile, status
+from fieldcrew_aggregator.domain import Progress, crew_of, empty_progress, fold, recompile, status
 
 DDL = """
 CREATE TABLE IF NOT EXISTS {s}.progress (
@@ -71,18 +71,11 @@ class ServerReportProjection:
             ids,
         )
         states: dict[UUID, Progress] = {r["work_order_id"]: json.loads(r["state"]) for r in rows}
-        last_seq: dict[UUID, int] = {}
-        compiled: list[tuple[UUID, int, str, int]] = []
-        for record in records:
-            wo = record.event.work_order_id
-            progress = states.setdefault(wo, empty_progress(str(wo)))
-            evolve(progress, record.event, record.envelope.recorded_at)
-            last_seq[wo] = record.seq
-            if recompile(progress):
-                body = json.dumps(progress["compiled"])
-                compiled.append((wo, progress["revision"], body, record.seq))
+        last_seq, compiled = _fold_all(states, records)
+        latest = {wo: body for wo, _, body, _ in compiled}  # each one's current report, as JSON
         await conn.executemany(
-            UPSERT.format(s=schema), [_row(wo, states[wo], seq) for wo, seq in last_seq.items()]
+            UPSERT.format(s=schema),
+            [_row(wo, states[wo], seq, latest.get(wo)) for wo, seq in last_seq.items()],
         )
         if compiled:
             await conn.executemany(
@@ -92,12 +85,47 @@ class ServerReportProjection:
             )
 
 
-def _row(wo: UUID, progress: Progress, seq: int) -> tuple[Any, ...]:
+Compiled = tuple[UUID, int, str, int]  # work order, revision, report JSON, sequence
+
+
+def _fold_all(
+    states: dict[UUID, Progress], records: Sequence[Recorded]
+) -> tuple[dict[UUID, int], list[Compiled]]:
+    """Fold the batch in order into ``states``; each work order's last sequence, and every
+    revision compiled on the way."""
+    last_seq: dict[UUID, int] = {}
+    compiled: list[Compiled] = []
+    for record in records:
+        wo = record.event.work_order_id
+        progress = states.get(wo)
+        if progress is None:
+            progress = states[wo] = empty_progress(str(wo))
+        last_seq[wo] = record.seq
+        # the rule can only change its answer when what it reads changed
+        if fold(progress, record.event, record.envelope.recorded_at) and recompile(progress):
+            compiled.append((wo, progress["revision"], _json(progress["compiled"]), record.seq))
+    return last_seq, compiled
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _state_json(progress: Progress, compiled: str | None) -> str:
+    """``progress`` as JSON; its report given already as JSON is spliced in, not dumped again
+    (the report is about half of the document)."""
+    if compiled is None:
+        return _json(progress)
+    rest = _json({k: v for k, v in progress.items() if k != "compiled"})
+    return f'{rest[:-1]},"compiled":{compiled}}}'
+
+
+def _row(wo: UUID, progress: Progress, seq: int, compiled: str | None) -> tuple[Any, ...]:
     wo_data = progress["work_order"]
     issued = datetime.fromisoformat(wo_data["issued_at"]) if wo_data else None
     return (
         wo,
-        json.dumps(progress),
+        _state_json(progress, compiled),
         status(progress),
         crew_of(progress),
         issued,
