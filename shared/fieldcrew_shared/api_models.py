@@ -297,3 +297,33 @@ class ServerReportOut(BaseModel):
     photos: list[ReportPhotoOut]
     missing: list[MissingItem]
     compiled_at: datetime
+
+
+MAX_CAPTION = 500
+"""Characters in a photo's caption."""
+
+PHOTO_UPLOAD_FORM: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "A JPEG, PNG or WebP image; its name is not used",
+                        },
+                        "caption": {"type": "string", "maxLength": MAX_CAPTION},
+                        "phase": {"type": "string", "enum": [p.value for p in Phase]},
+                    },
+                }
+            }
+        },
+    }
+}
+"""OpenAPI of the photo upload form (the photos service and the gateway document the same
+multipart body without parsing it through FastAPI)."""

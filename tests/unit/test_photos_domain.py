@@ -8,12 +8,12 @@ from uuid import UUID, uuid4
 
 import pytest
 from fieldcrew_photos.domain import (
-    MAX_CAPTION,
     UploadPhoto,
     decide_upload,
     photo_id_for,
     upload_event_id,
 )
+from fieldcrew_shared.api_models import MAX_CAPTION
 from fieldcrew_shared.errors import ForbiddenError, InvalidCommandError, NotFoundError
 from fieldcrew_shared.events import Event, GeoPoint, Phase, PhotoUploaded
 

@@ -14,6 +14,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fieldcrew_shared.api_models import (
     MAX_QUERY_INT,
+    PHOTO_UPLOAD_FORM,
     AddNoteRequest,
     IssueWorkOrderRequest,
     NoteOut,
@@ -154,7 +155,7 @@ async def get_report(request: Request, work_order_id: WorkOrderId) -> Response:
     response_model=PhotoOut,
     dependencies=COMMAND,
     responses=openapi.UPLOAD,
-    openapi_extra=openapi.PHOTO_FORM,
+    openapi_extra=PHOTO_UPLOAD_FORM,
 )
 async def upload_photo(request: Request, work_order_id: WorkOrderId) -> Response:
     """Upload one of the caller's own photos (any crew member), streamed to the photos

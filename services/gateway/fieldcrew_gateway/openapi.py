@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from fieldcrew_shared.api_models import ErrorOut, PhotoOut
-from fieldcrew_shared.events import Phase
 
 Responses = dict[int | str, dict[str, Any]]
 
@@ -77,24 +76,4 @@ UPLOAD: Responses = {
         "description": "The caller had already uploaded these bytes: nothing changed",
     },
     415: error("Not a JPEG, PNG or WebP image, or not a multipart/form-data upload"),
-}
-
-PHOTO_FORM: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "file": {"type": "string", "format": "binary", "description": "The image"},
-                        "caption": {"type": "string", "maxLength": 500},
-                        "phase": {"type": "string", "enum": [p.value for p in Phase]},
-                    },
-                }
-            }
-        },
-    }
 }

@@ -8,18 +8,16 @@ from uuid import UUID
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from fieldcrew_shared.access import DISPATCH_ROLES, require_view
-from fieldcrew_shared.api_models import PhotoOut
+from fieldcrew_shared.api_models import PHOTO_UPLOAD_FORM, PhotoOut
 from fieldcrew_shared.auth import Role
 from fieldcrew_shared.errors import CommandRejectedError
-from fieldcrew_shared.events import Phase
-from fieldcrew_shared.eventstore import EventStore
+from fieldcrew_shared.service import store_of
 from fieldcrew_shared.web import CurrentPrincipal, RequestMetadata, error_body
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fieldcrew_photos import handlers
 from fieldcrew_photos.config import Settings
-from fieldcrew_photos.domain import MAX_CAPTION
 from fieldcrew_photos.form import discard, read_photo_form
 from fieldcrew_photos.storage import PhotoStorage, served_key
 
@@ -41,34 +39,6 @@ UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
         "archive hidden in it (`embedded_content`), or bad form fields (`invalid_request`)"
     },
 }
-PHOTO_FORM: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "A JPEG, PNG or WebP image; its name is not used",
-                        },
-                        "caption": {"type": "string", "maxLength": MAX_CAPTION},
-                        "phase": {"type": "string", "enum": [p.value for p in Phase]},
-                    },
-                }
-            }
-        },
-    }
-}
-
-
-def store_of(request: Request) -> EventStore:
-    store: EventStore = request.app.state.store
-    return store
 
 
 def storage_of(request: Request) -> PhotoStorage:
@@ -127,7 +97,7 @@ class DeclaredSizeLimit:
     status_code=201,
     response_model=PhotoOut,
     responses=UPLOAD_RESPONSES,
-    openapi_extra=PHOTO_FORM,
+    openapi_extra=PHOTO_UPLOAD_FORM,
 )
 async def upload_photo(
     work_order_id: UUID,

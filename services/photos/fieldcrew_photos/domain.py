@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fieldcrew_shared.access import crew_role
+from fieldcrew_shared.api_models import MAX_CAPTION
 from fieldcrew_shared.errors import ForbiddenError, InvalidCommandError, NotFoundError
 from fieldcrew_shared.events import Event, GeoPoint, Phase, PhotoUploaded, WorkOrderIssued
 
 PHOTO_NAMESPACE = uuid.UUID("3d0f8e52-6a1b-4c7e-9f25-8b4e1c6a7d90")
 """Fixed forever: photo ids and event ids are derived from it."""
-
-MAX_CAPTION = 500
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,12 @@ from typing import TYPE_CHECKING
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from fieldcrew_shared.api_models import MULTI_LINE
+from fieldcrew_shared.api_models import MAX_CAPTION, MULTI_LINE
 from fieldcrew_shared.errors import UploadRejectedError
 from fieldcrew_shared.events import Phase
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
-
-from fieldcrew_photos.domain import MAX_CAPTION
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
