@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import importlib.util
 import json
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -150,6 +151,8 @@ def lighten_the_load_generator() -> None:
 def run(argv: list[str]) -> int:
     args = parse(argv)
     lighten_the_load_generator()
+    # a TERM unwinds like Ctrl-C: services and servers stopped, the folder removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     scale = QUICK if args.quick else FULL
     if args.events:
         scale = Scale(**{**asdict(scale), "large_log": args.events})

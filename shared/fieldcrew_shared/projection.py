@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Protocol
 
@@ -27,7 +27,7 @@ from nats.js import JetStreamContext, api
 
 from fieldcrew_shared.envelope import check_origin, decode, payload
 from fieldcrew_shared.errors import FieldcrewError, PoisonEventError
-from fieldcrew_shared.eventstore import EventStore, RawEvent, Recorded
+from fieldcrew_shared.eventstore import BATCH, EventStore, RawEvent, Recorded
 
 log = logging.getLogger(__name__)
 
@@ -176,17 +176,41 @@ class ProjectionRunner:
 
     async def replay(self, schema: str, start: int) -> int:
         """Apply every event from ``start`` to the stream's current end into ``schema`` (a
-        rebuild), up to ``REPLAY_BATCH`` events a transaction, the server streaming the next
-        events while the last are applied. Returns the last sequence applied."""
+        rebuild), up to ``REPLAY_BATCH`` events a transaction, reading the next events while
+        the last are applied. Returns the last sequence applied (``start - 1`` when none)."""
         end = await self.store.last_sequence()
         position = start - 1
-        if position >= end:
-            return position
-        async with _Feed(self.store, self.filter_subject, start, end) as feed:
-            async for batch in feed.batches():
+        reading = self._read_ahead(start, end) if position < end else None
+        try:
+            while reading is not None:
+                batch = await reading
+                reading = None
+                if not batch:
+                    break
+                if batch[-1].seq < end:
+                    reading = self._read_ahead(batch[-1].seq + 1, end)
                 await self.process(batch, schema=schema)
                 position = batch[-1].seq
+        finally:
+            if reading is not None:
+                reading.cancel()
+                reading.add_done_callback(lambda t: t.cancelled() or t.exception())
         return position
+
+    def _read_ahead(self, start: int, end: int) -> asyncio.Task[list[RawEvent]]:
+        # Batched direct gets, not a push consumer: a push consumer outran nats-py's buffers on
+        # a 1M-event log (slow-consumer drops, resets), while this reads only what is asked.
+        return asyncio.ensure_future(self._read_upto(start, end))
+
+    async def _read_upto(self, start: int, end: int) -> list[RawEvent]:
+        out: list[RawEvent] = []
+        while len(out) < REPLAY_BATCH:
+            batch = await self.store.read(self.filter_subject, start)
+            out += batch
+            if len(batch) < BATCH or batch[-1].seq >= end:
+                break
+            start = batch[-1].seq + 1
+        return out
 
     async def _apply_all(
         self, conn: asyncpg.Connection, schema: str, todo: Sequence[RawEvent]
@@ -227,65 +251,6 @@ class ProjectionRunner:
                 exc.message,
                 d.body,
             )
-
-
-class _Feed:
-    """The log from ``start`` through ``end`` through an ordered push consumer: the server
-    streams it (the cheapest read nats-py has, bench/), paced by flow control while the caller
-    works, in batches of what has arrived."""
-
-    def __init__(self, store: EventStore, subject_filter: str, start: int, end: int) -> None:
-        self.store, self.subject_filter, self.start, self.end = store, subject_filter, start, end
-        self.queue: asyncio.Queue[RawEvent | None] = asyncio.Queue(REPLAY_BATCH * 2)
-        self.finished = False
-
-    async def __aenter__(self) -> _Feed:
-        config = api.ConsumerConfig(
-            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.start
-        )
-        self.sub = await self.store.js.subscribe(
-            self.subject_filter,
-            stream=self.store.stream,
-            cb=self._deliver,
-            ordered_consumer=True,
-            config=config,
-        )
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.sub.unsubscribe()
-
-    async def _deliver(self, msg: Msg) -> None:
-        if self.finished:
-            return
-        meta = msg.metadata
-        await self.queue.put(RawEvent(meta.sequence.stream, msg.subject, msg.data))
-        if meta.sequence.stream >= self.end or meta.num_pending == 0:
-            self.finished = True
-            await self.queue.put(None)
-
-    async def batches(self) -> AsyncIterator[list[RawEvent]]:
-        """Lists of the events that arrived, oldest first, until ``end`` (or nothing matches)."""
-        while (first := await self._next()) is not None:
-            batch = [first]
-            while len(batch) < REPLAY_BATCH and not self.queue.empty():
-                item = self.queue.get_nowait()
-                if item is None:
-                    yield batch
-                    return
-                batch.append(item)
-            yield batch
-
-    async def _next(self) -> RawEvent | None:
-        """The next event; None at the end, or when none is left to deliver (the filter
-        matches nothing more)."""
-        while True:
-            try:
-                return await asyncio.wait_for(self.queue.get(), self.store.timeout)
-            except TimeoutError:
-                info = await self.sub.consumer_info()
-                if info.num_pending == 0 and self.queue.empty():
-                    return None
 
 
 @contextmanager
