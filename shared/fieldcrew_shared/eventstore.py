@@ -221,7 +221,13 @@ class EventStore:
         inbox = self.nc.new_inbox()
         queue: asyncio.Queue[Msg] = asyncio.Queue()
         sub = await self.nc.subscribe(inbox, cb=queue.put)
-        request = {"seq": start, "next_by_subj": subject_filter, "batch": BATCH}
+        request: dict[str, object] = {"seq": start, "batch": BATCH}
+        if subject_filter != SUBJECTS:
+            # The whole stream is read without a filter: with the wildcard, the server's work
+            # per message grew with the messages left after it (100k-event log: 109 us of its
+            # CPU a message from sequence 1, 40 us from 80,000, 22-27 us unfiltered), and a
+            # rebuild of 1M events crawled at ~650 events/s (bench/, issue 4).
+            request["next_by_subj"] = subject_filter
         try:
             await self.nc.publish(
                 f"$JS.API.DIRECT.GET.{self.stream}", json.dumps(request).encode(), reply=inbox
