@@ -2,7 +2,10 @@
 
 Exactly-once effects on at-least-once delivery: a batch of events is applied and the stream
 position it reached is stored **in the same transaction**; messages are acked only after the
-commit; a message at or below the stored position is skipped. An event that cannot be decoded
+commit; a message at or below the stored position is skipped. The stored position is the
+truth, not the order of delivery: JetStream hands out new messages while older ones wait for
+redelivery (held by a replica that died, nak'd after a failed batch), so a delivery that does
+not follow on from the position has its gap read from the log first. An event that cannot be decoded
 or applied is written to ``<schema>.dead_letters`` with its reason and skipped, so the consumer
 never stalls. A failure of PostgreSQL itself is not poison: the batch is nak'd and retried
 (JetStream hands nak'd messages out before new ones).
@@ -27,7 +30,7 @@ from nats.js import JetStreamContext, api
 
 from fieldcrew_shared.envelope import check_origin, decode, payload
 from fieldcrew_shared.errors import FieldcrewError, PoisonEventError
-from fieldcrew_shared.eventstore import BATCH, EventStore, RawEvent, Recorded
+from fieldcrew_shared.eventstore import BATCH, SUBJECTS, EventStore, RawEvent, Recorded
 
 log = logging.getLogger(__name__)
 
@@ -99,19 +102,22 @@ class ProjectionRunner:
             await create_schema(conn, self.projection, live)
         self.schema = live
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Consume until ``stop`` is set."""
-        config = api.ConsumerConfig(
+    def consumer_config(self) -> api.ConsumerConfig:
+        """The durable consumer feeding the live projection."""
+        return api.ConsumerConfig(
             ack_policy=api.AckPolicy.EXPLICIT,
             deliver_policy=api.DeliverPolicy.ALL,
             max_ack_pending=self.batch * 4,
             ack_wait=60,
         )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set."""
         sub = await self.store.js.pull_subscribe(
             self.filter_subject,
             durable=self.projection.name,
             stream=self.store.stream,
-            config=config,
+            config=self.consumer_config(),
         )
         try:
             while not stop.is_set():
@@ -135,8 +141,13 @@ class ProjectionRunner:
         if not msgs:  # fetch can return an empty list instead of timing out
             return
         delivered = [RawEvent(m.metadata.sequence.stream, m.subject, m.data) for m in msgs]
+        last = max(d.seq for d in delivered)
         try:
-            self.schema = await self.process(delivered)
+            while True:  # more than one transaction only when a gap was read from the log
+                self.schema, position = await self.process(delivered)
+                await self._advance(position)
+                if position >= last:
+                    break
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("projection batch failed; will retry", extra={"why": str(exc)})
             for m in msgs:
@@ -144,35 +155,56 @@ class ProjectionRunner:
             return
         for m in msgs:
             await m.ack()
-        async with self._advanced:
-            self.position = max(self.position, delivered[-1].seq)
-            self._advanced.notify_all()
         if self.after_commit is not None:
             try:
                 await self.after_commit(self.schema)
             except FieldcrewError as exc:  # retried after the next batch or at start
                 log.warning("after-commit step failed", extra={"why": exc.message})
 
+    async def _advance(self, position: int) -> None:
+        async with self._advanced:
+            self.position = max(self.position, position)
+            self._advanced.notify_all()
+
     async def wait_for(self, seq: int) -> None:
         """Return once the live runner has committed everything up to ``seq``."""
         async with self._advanced:
             await self._advanced.wait_for(lambda: self.position >= seq)
 
-    async def process(self, batch: Sequence[RawEvent], schema: str | None = None) -> str:
-        """Apply a batch in one transaction with its position; returns the schema used.
-        ``schema=None`` means the live schema (read under a share lock)."""
+    async def process(
+        self, batch: Sequence[RawEvent], schema: str | None = None
+    ) -> tuple[str, int]:
+        """Apply a batch in one transaction with its position; returns the schema used and
+        the position stored. ``schema=None`` means the live schema (read under a share lock).
+
+        Events at or below the stored position are skipped. When the rest does not follow on
+        from the position, the events between are read from the log and applied instead
+        (``REPLAY_BATCH`` at most; the position returned then may be short of the batch's
+        last event, and the caller goes on)."""
         async with self.pool.acquire() as conn, conn.transaction():
             if schema is None:
                 schema = await conn.fetchval(f"SELECT live FROM {self.meta}.heads FOR SHARE")
             assert schema is not None
             position = await conn.fetchval(f"SELECT position FROM {schema}.checkpoint FOR UPDATE")
-            todo = [d for d in batch if d.seq > position]
+            todo = await self._following(batch, position)
             if not todo:
-                return schema
+                return schema, position
             with _collector_paused():
                 await self._apply_all(conn, schema, todo)
             await conn.execute(f"UPDATE {schema}.checkpoint SET position = $1", todo[-1].seq)
-        return schema
+        return schema, todo[-1].seq
+
+    async def _following(self, batch: Sequence[RawEvent], position: int) -> list[RawEvent]:
+        """The events right after ``position``, in order and none missing: the batch's own
+        when they follow on (the usual case), else read from the log up to its last one."""
+        fresh = sorted({d.seq: d for d in batch if d.seq > position}.values(), key=_seq)
+        if not fresh:
+            return []
+        if self.filter_subject == SUBJECTS and fresh[-1].seq - position == len(fresh):
+            return fresh  # every sequence from position + 1 on is there
+        # A filtered projection cannot tell a gap from other subjects' events: it reads.
+        end = fresh[-1].seq
+        return [d for d in await self._read_upto(position + 1, end) if d.seq <= end]
 
     async def replay(self, schema: str, start: int) -> int:
         """Apply every event from ``start`` to the stream's current end into ``schema`` (a
@@ -251,6 +283,10 @@ class ProjectionRunner:
                 exc.message,
                 d.body,
             )
+
+
+def _seq(event: RawEvent) -> int:
+    return event.seq
 
 
 @contextmanager

@@ -120,6 +120,62 @@ async def test_the_durable_consumer_applies_new_events_exactly_once(
     assert await totals(pool, runner.schema) == {"max": 10}
 
 
+async def test_events_held_by_a_replica_that_died_are_not_skipped(
+    store: EventStore, pool: asyncpg.Pool
+) -> None:
+    """A replica takes a delivery from the durable consumer and dies before acking; JetStream
+    redelivers those only after ack_wait (60 s) and hands the next runner the newer events
+    first. The runner must not store a position past events it never applied."""
+    wo = uuid4()
+    projection = LabourTotals()
+    runner = ProjectionRunner(store, pool, projection, filter_subject=subject_for("team", wo))
+    await runner.setup()
+    await fill(store, wo, [1, 2])
+    dead = await store.js.pull_subscribe(
+        runner.filter_subject,
+        durable=projection.name,
+        stream=store.stream,
+        config=runner.consumer_config(),
+    )
+    held = await dead.fetch(2, timeout=5)
+    assert len(held) == 2  # delivered, never acked: the replica is gone
+    seqs = await fill(store, wo, [4, 8])
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    async with asyncio.timeout(20):
+        await runner.wait_for(seqs[-1])
+    stop.set()
+    await task
+    assert await totals(pool, runner.schema) == {"max": 15}
+
+
+async def test_two_runners_on_one_consumer_apply_every_event_once(
+    store: EventStore, pool: asyncpg.Pool
+) -> None:
+    """Two replicas of a service share the durable consumer, each getting part of the
+    events: together they apply each event exactly once, in order."""
+    wo = uuid4()
+    projection = LabourTotals()
+    runners = [
+        ProjectionRunner(store, pool, projection, filter_subject=subject_for("team", wo), batch=3)
+        for _ in range(2)
+    ]
+    for r in runners:
+        await r.setup()
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(r.run(stop)) for r in runners]
+    minutes = list(range(1, 41))
+    seqs = await fill(store, wo, minutes)
+    waits = [asyncio.create_task(r.wait_for(seqs[-1])) for r in runners]
+    async with asyncio.timeout(20):  # the stored position is the truth: one reaching it is enough
+        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for w in pending:
+        w.cancel()
+    stop.set()
+    await asyncio.gather(*tasks)
+    assert await totals(pool, runners[0].schema) == {"max": sum(minutes)}
+
+
 async def test_rebuild_gives_what_the_live_projection_has(
     store: EventStore, pool: asyncpg.Pool
 ) -> None:
