@@ -69,9 +69,19 @@ class TokenVerifier:
     leeway: float = LEEWAY_SECONDS
 
     def verify(self, token: str) -> Principal:
-        """The caller a valid token names; ``AuthenticationError`` for any other token."""
+        """The caller a valid token names; ``AuthenticationError`` for any other token. May
+        block while the key source fetches keys (a JWKS): call it off the event loop."""
         header = checked_header(token)
-        key = self.keys.key_for(header["kid"])
+        return self._verified(token, header, self.keys.key_for(header["kid"]))
+
+    def verify_at_hand(self, token: str) -> Principal | None:
+        """``verify`` without I/O, for the event loop: None when the token's key is not at
+        hand (a JWKS to fetch first), and then ``verify`` decides."""
+        header = checked_header(token)
+        key = self.keys.key_at_hand(header["kid"])
+        return None if key is None else self._verified(token, header, key)
+
+    def _verified(self, token: str, header: dict[str, Any], key: VerificationKey) -> Principal:
         if header.get("alg") != key.algorithm:
             raise AuthenticationError(f"token alg must be {key.algorithm} for its key")
         return principal_of(self._claims(token, key))

@@ -64,7 +64,12 @@ class KeySource(Protocol):
     """Where a verifier finds the key a token's ``kid`` names."""
 
     def key_for(self, kid: str) -> VerificationKey:
-        """The configured key ``kid``; ``AuthenticationError`` if there is none."""
+        """The configured key ``kid``; ``AuthenticationError`` if there is none. May block
+        while it fetches keys."""
+        ...
+
+    def key_at_hand(self, kid: str) -> VerificationKey | None:
+        """``key_for`` without any I/O: None when finding the key would have to fetch."""
         ...
 
 
@@ -120,6 +125,9 @@ class StaticKeys:
             return self.keys[kid]
         except KeyError:
             raise AuthenticationError("token kid names no configured key") from None
+
+    def key_at_hand(self, kid: str) -> VerificationKey | None:
+        return self.key_for(kid)  # nothing to fetch: known or refused
 
 
 def _allowed(key: object) -> bool:
@@ -179,6 +187,12 @@ class JwksKeys:
         if key is None:
             raise AuthenticationError("token kid names no key of the identity provider")
         return key
+
+    def key_at_hand(self, kid: str) -> VerificationKey | None:
+        with self._lock:
+            if self._stale():
+                return None
+            return self._keys.get(kid)  # unknown: key_for decides (refetch or refuse)
 
     def _stale(self) -> bool:
         return self._fetched_at is None or self.clock() - self._fetched_at >= self.max_age

@@ -190,6 +190,29 @@ def test_jwks_keys_are_fetched_once_and_cached() -> None:
     assert idp.fetches == 2
 
 
+def test_verifying_on_the_event_loop_never_fetches_keys() -> None:
+    """``verify_at_hand`` runs on the event loop: it answers from the cache or gives None (the
+    caller then verifies in a thread), and a forged token is refused either way."""
+    idp, clock = FakeIdentityProvider(GENUINE), Clock()
+    check = jwks_verifier(idp, clock)
+    token = GENUINE.sign(claims_for("s", "admin", ISSUER, AUDIENCE))
+    assert check.verify_at_hand(token) is None and idp.fetches == 0  # nothing fetched yet
+    check.verify(token)
+    assert check.verify_at_hand(token) == Principal("s", Role.admin) and idp.fetches == 1
+    with pytest.raises(AuthenticationError):
+        check.verify_at_hand(FORGED["flipped signature bit"])
+    assert (
+        check.verify_at_hand(Signer.ed25519().sign(claims_for("s", "admin", ISSUER, AUDIENCE)))
+        is None
+    )
+    clock.now += 301  # stale: the loop must not fetch
+    assert check.verify_at_hand(token) is None and idp.fetches == 1
+    static = verifier(GENUINE)
+    assert static.verify_at_hand(token) == Principal("s", Role.admin)
+    with pytest.raises(AuthenticationError):
+        static.verify_at_hand(Signer.ed25519().sign(claims_for("s", "admin", ISSUER, AUDIENCE)))
+
+
 def test_unknown_kids_refresh_the_jwks_at_most_once_per_cooldown() -> None:
     idp, clock = FakeIdentityProvider(GENUINE), Clock()
     check = jwks_verifier(idp, clock)

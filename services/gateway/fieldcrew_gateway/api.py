@@ -33,7 +33,7 @@ from fieldcrew_gateway.openapi import not_null
 from fieldcrew_gateway.proxy import API_PREFIX, Upstream, forward, upload_body
 
 
-def correlation_header(
+async def correlation_header(
     x_correlation_id: Annotated[
         str | None,
         Header(
@@ -46,7 +46,7 @@ def correlation_header(
     """Documents ``X-Correlation-Id`` (the correlation middleware handles it)."""
 
 
-def command_headers(
+async def command_headers(
     idempotency_key: Annotated[
         str | None,
         Header(

@@ -48,6 +48,7 @@ RELAYED_RESPONSE_HEADERS = (
     "retry-after",
     "www-authenticate",
 )
+_FORWARDED = frozenset(FORWARDED_REQUEST_HEADERS)
 RETRY_AFTER_SECONDS = 1
 # Shorter than uvicorn's 5 s keep-alive, so a pooled connection is not reused just as the
 # upstream closes it (which would surface as a spurious 503).
@@ -115,11 +116,10 @@ async def forward(
     """
     upstreams = upstreams_of(request)
     body = content if content is not None else (await request.body() or None)
-    headers = {
-        name: value
-        for name in FORWARDED_REQUEST_HEADERS
-        if (value := request.headers.get(name)) is not None
-    }
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in request.scope["headers"]:  # one pass (each .get() is another)
+        if (name := raw_name.decode("latin-1")) in _FORWARDED and name not in headers:
+            headers[name] = raw_value.decode("latin-1")
     url = upstreams.url(upstream, path, request.url.query)
     try:
         answer = await upstreams.client.request(request.method, url, content=body, headers=headers)
