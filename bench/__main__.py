@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import signal
 import sys
@@ -138,19 +137,8 @@ def write(name: str, document: dict[str, Any]) -> Path:
     return path
 
 
-def lighten_the_load_generator() -> None:
-    """httpcore (under httpx) runs ``import sniffio`` on every request; sniffio is not
-    installed, and each failed import searches ``sys.path`` again (~1 ms a request here).
-    Marking it absent makes the import fail at once, in this process only: the clients then
-    leave more of the two cores to the system under test. The services run unchanged (the
-    gateway's own httpx pays the same cost: see bench/README.md)."""
-    if importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
-
-
 def run(argv: list[str]) -> int:
     args = parse(argv)
-    lighten_the_load_generator()
     # a TERM unwinds like Ctrl-C: services and servers stopped, the folder removed
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     scale = QUICK if args.quick else FULL
