@@ -77,11 +77,10 @@ class Photo:
 
 @dataclass(frozen=True)
 class Examined:
-    """Accepted bytes: what they are, their digest, and the copy to serve."""
+    """Accepted bytes: what they are and their digest."""
 
     info: imaging.ImageInfo
     sha256: str
-    served: bytes
 
 
 @dataclass(frozen=True)
@@ -120,10 +119,13 @@ async def upload_photo(
     examined = await asyncio.to_thread(examine, upload.data, limits)
     info, sha256 = examined.info, examined.sha256
     key = object_key(sha256)
-    await asyncio.gather(
-        storage.put_once(key, upload.data, info.content_type),
-        storage.put_once(served_key(sha256), examined.served, rendition.CONTENT_TYPE),
-    )
+
+    async def store_served_copy() -> None:
+        served = await asyncio.to_thread(served_copy, upload.data, limits)
+        await storage.put_once(served_key(sha256), served, rendition.CONTENT_TYPE)
+
+    # the original travels to S3 while its served copy is made
+    await asyncio.gather(storage.put_once(key, upload.data, info.content_type), store_served_copy())
     cmd = UploadPhoto(
         work_order_id=upload.work_order_id,
         uploader=upload.uploader,
@@ -142,13 +144,17 @@ async def upload_photo(
 
 
 def examine(data: bytes, limits: Limits) -> Examined:
-    """CPU work, run off the event loop: check and decode the image, hash its bytes and make
-    the copy to serve. UploadRejectedError when the bytes are refused."""
+    """CPU work, run off the event loop: check and decode the image and hash its bytes.
+    UploadRejectedError when the bytes are refused."""
     info = imaging.inspect(
         data, max_pixels=limits.max_pixels, max_metadata_bytes=limits.max_metadata_bytes
     )
-    served = rendition.served_copy(data, max_side=limits.served_max_side)
-    return Examined(info, hashlib.sha256(data).hexdigest(), served)
+    return Examined(info, hashlib.sha256(data).hexdigest())
+
+
+def served_copy(data: bytes, limits: Limits) -> bytes:
+    """CPU work, run off the event loop: the copy clients see of bytes ``examine`` accepted."""
+    return rendition.served_copy(data, max_side=limits.served_max_side)
 
 
 async def _record(
