@@ -122,10 +122,10 @@ async def upload_photo(
 
     async def store_served_copy() -> None:
         served = await asyncio.to_thread(served_copy, upload.data, limits)
-        await storage.put_once(served_key(sha256), served, rendition.CONTENT_TYPE)
+        await storage.put(served_key(sha256), served, rendition.CONTENT_TYPE)
 
     # the original travels to S3 while its served copy is made
-    await asyncio.gather(storage.put_once(key, upload.data, info.content_type), store_served_copy())
+    await asyncio.gather(storage.put(key, upload.data, info.content_type), store_served_copy())
     cmd = UploadPhoto(
         work_order_id=upload.work_order_id,
         uploader=upload.uploader,

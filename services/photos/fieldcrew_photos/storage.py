@@ -4,7 +4,7 @@ Two objects per distinct image, both named by the sha256 of the uploaded bytes, 
 anything the client sent: the original, kept unaltered as evidence under
 ``sha256/<first two hex digits>/<sha256>``, and the re-encoded copy served to clients under
 ``served/<sha256>.jpg``. The same bytes are stored once, whoever sends them, for every work
-order.
+order (a second upload of them writes the same bytes to the same key again).
 
 The bucket is private and only this service holds credentials for it. Clients get presigned
 GET URLs of one served copy, valid at most five minutes; no URL for the original and no
@@ -31,7 +31,6 @@ from fieldcrew_photos.config import Settings
 
 T = TypeVar("T")
 
-_MISSING = frozenset({"NoSuchKey", "NoSuchObject", "ResourceNotFound"})
 _ALREADY_THERE = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExists"})
 _FAILURES = (MinioException, urllib3.exceptions.HTTPError, OSError)
 
@@ -108,18 +107,12 @@ class PhotoStorage:
                 "remove its public policy or anonymous identity"
             )
 
-    async def exists(self, key: str) -> bool:
-        """Whether an object is stored under ``key``."""
-        return await self._call("look up a photo", self._exists, key)
-
-    async def put_once(self, key: str, data: bytes, content_type: str) -> bool:
-        """Store ``data`` under ``key`` unless it is there already; True when written.
-
-        Returns only once the store acknowledged the write (S3: durable on 200)."""
-        if await self.exists(key):
-            return False
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Store ``data`` under ``key``; returns only once the store acknowledged the write
+        (S3: durable on 200). Keys are content addressed (the server's sha256 of the bytes),
+        so writing a key again writes the same bytes: no lookup first (it was a round trip
+        more for every new photo, bench/, issue 4)."""
         await self._call("store a photo", self._put, key, data, content_type)
-        return True
 
     def url(self, key: str) -> str:
         """A presigned GET of the one object ``key``, valid for ``url_ttl``. Signed locally:
@@ -157,15 +150,6 @@ class PhotoStorage:
             if answer.status in _ANONYMOUS_ALLOWED:
                 exposed.append(f"{what}: {answer.status}")
         return exposed
-
-    def _exists(self, key: str) -> bool:
-        try:
-            self.client.stat_object(self.bucket, key)
-        except S3Error as exc:
-            if exc.code in _MISSING:
-                return False
-            raise
-        return True
 
     def _put(self, key: str, data: bytes, content_type: str) -> None:
         # One part (a single PUT, atomic) up to the S3 limit of 5 GiB.
