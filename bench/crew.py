@@ -20,7 +20,7 @@ from fieldcrew_shared.auth import Role
 from fieldcrew_shared.eventstore import connect
 from nats.aio.msg import Msg
 
-from bench.env import BenchEnv
+from bench.env import KEEPALIVE, BenchEnv
 from bench.workload import jpeg, variant
 
 NOTE = {
@@ -152,7 +152,9 @@ async def run_clients(env: BenchEnv, clients: Clients, crews: int, orders: int) 
 
     sub = await nc.subscribe("fieldcrew.aggregator.*.ServerReportCompiled", cb=on_msg)
     numbers = iter(range(orders))
-    limits = httpx.Limits(max_connections=crews * 4, max_keepalive_connections=crews * 4)
+    limits = httpx.Limits(
+        max_connections=crews * 4, max_keepalive_connections=crews * 4, keepalive_expiry=KEEPALIVE
+    )
     api = httpx.AsyncClient(base_url=f"{env.gateway}/api/v1", timeout=60, limits=limits)
 
     async def client() -> None:

@@ -19,7 +19,7 @@ from fieldcrew_shared.eventstore import connect
 from minio import Minio
 from nats.js import api
 
-from bench.env import BenchEnv
+from bench.env import KEEPALIVE, BenchEnv
 from bench.workload import SealedMix, jpeg, variant
 
 PER_ORDER = {"http": 10, "publish": 11, "s3_put": 4, "pg_insert": 2}
@@ -72,7 +72,7 @@ def s3_put(client: Minio, data: bytes) -> None:
 async def measure(env: BenchEnv, orders: int, width: int) -> dict[str, tuple[float, list[float]]]:
     """Each kind of raw operation, ``PER_ORDER[kind] * orders`` times; kind -> (s, latencies)."""
     out: dict[str, tuple[float, list[float]]] = {}
-    limits = httpx.Limits(max_connections=width)
+    limits = httpx.Limits(max_connections=width, keepalive_expiry=KEEPALIVE)
     async with httpx.AsyncClient(base_url=env.gateway, limits=limits) as http:
 
         async def get(_: int) -> None:

@@ -10,7 +10,7 @@ import httpx
 
 from bench import floor
 from bench.crew import Clients
-from bench.env import BenchEnv
+from bench.env import KEEPALIVE, BenchEnv
 from bench.stats import Results, Row, latency_ms, median
 from bench.workload import jpeg, variant
 
@@ -63,7 +63,10 @@ async def raw(env: BenchEnv, photos: list[bytes]) -> tuple[float, list[float]]:
 async def run(env: BenchEnv, results: Results, *, counts: dict[str, int], reps: int) -> None:
     clients = Clients(env)
     first = 100_000  # work-order numbers (crews) apart from the crew-flow run's
-    async with httpx.AsyncClient(base_url=f"{env.gateway}/api/v1", timeout=120) as api:
+    limits = httpx.Limits(keepalive_expiry=KEEPALIVE)
+    async with httpx.AsyncClient(
+        base_url=f"{env.gateway}/api/v1", timeout=120, limits=limits
+    ) as api:
         for label, (size, quality) in SIZES.items():
             base = jpeg(size, quality)
             mb = {"ours": [], "raw": []}  # type: dict[str, list[float]]
