@@ -204,7 +204,8 @@ class ProjectionRunner:
             return fresh  # every sequence from position + 1 on is there
         # A filtered projection cannot tell a gap from other subjects' events: it reads.
         end = fresh[-1].seq
-        return [d for d in await self._read_upto(position + 1, end) if d.seq <= end]
+        from_log = [d for d in await self._read_upto(position + 1, end) if d.seq <= end]
+        return from_log or fresh  # nothing in the log before them (purged): they go on
 
     async def replay(self, schema: str, start: int) -> int:
         """Apply every event from ``start`` to the stream's current end into ``schema`` (a
