@@ -5,10 +5,10 @@ position it reached is stored **in the same transaction**; messages are acked on
 commit; a message at or below the stored position is skipped. The stored position is the
 truth, not the order of delivery: JetStream hands out new messages while older ones wait for
 redelivery (held by a replica that died, nak'd after a failed batch), so a delivery that does
-not follow on from the position has its gap read from the log first. An event that cannot be decoded
-or applied is written to ``<schema>.dead_letters`` with its reason and skipped, so the consumer
-never stalls. A failure of PostgreSQL itself is not poison: the batch is nak'd and retried
-(JetStream hands nak'd messages out before new ones).
+not follow on from the position has the events between read from the log first (ADR 0011).
+An event that cannot be decoded or applied is written to ``<schema>.dead_letters`` with its
+reason and skipped, so the consumer never stalls. A failure of PostgreSQL itself is not
+poison: the batch is nak'd and comes back later.
 
 A projection lives in one schema. ``<meta>.heads`` names the live schema of each projection so
 that a rebuild can replay into a fresh schema and switch over in one transaction.
