@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import AsyncIterator
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
 from fieldcrew_aggregator.projection import ServerReportProjection
 from fieldcrew_cli.servers import Infra
 from fieldcrew_shared.envelope import Metadata, seal
-from fieldcrew_shared.events import Event
+from fieldcrew_shared.events import Event, ServerReportCompiled
 from fieldcrew_shared.eventstore import Recorded
 from fieldcrew_shared.projection import create_schema
 
@@ -39,14 +39,21 @@ async def pool(infra: Infra) -> AsyncIterator[asyncpg.Pool]:
     await pool.close()
 
 
-async def project(pool: asyncpg.Pool, batches: list[list[Recorded]]) -> list[dict[str, object]]:
+async def project_into(
+    pool: asyncpg.Pool, batches: list[list[Recorded]], schema: str | None = None
+) -> str:
     projection = ServerReportProjection()
-    schema = f"agg_test_{uuid4().hex[:10]}"
+    schema = schema or f"agg_test_{uuid4().hex[:10]}"
     async with pool.acquire() as conn:
         await create_schema(conn, projection, schema)
         for batch in batches:
             async with conn.transaction():
                 await projection.apply(conn, schema, batch)
+    return schema
+
+
+async def project(pool: asyncpg.Pool, batches: list[list[Recorded]]) -> list[dict[str, object]]:
+    schema = await project_into(pool, batches)
     rows = await pool.fetch(f"SELECT report FROM {schema}.server_reports ORDER BY revision")
     return [json.loads(r["report"]) for r in rows]
 
@@ -71,3 +78,39 @@ async def test_one_batch_gives_what_one_event_at_a_time_gives(pool: asyncpg.Pool
     records.append(Recorded(99, seal(late, meta, source="tests"), late))
     assert await project(pool, [records]) == await project(pool, [[r] for r in records])
     assert len(await project(pool, [records])) == 2  # revision 1, then the late photo's 2
+
+
+def announcement(wo: UUID, revision: int, seq: int) -> Recorded:
+    event = ServerReportCompiled(work_order_id=wo, revision=revision)
+    meta = Metadata(actor="fieldcrew-aggregator", actorrole="system", correlationid=str(wo))
+    return Recorded(seq, seal(event, meta, source="tests"), event)
+
+
+async def outbox(pool: asyncpg.Pool, schema: str) -> set[tuple[UUID, int]]:
+    rows = await pool.fetch(f"SELECT work_order_id, revision FROM {schema}.outbox")
+    return {(r["work_order_id"], r["revision"]) for r in rows}
+
+
+async def test_a_revision_waits_in_the_outbox_until_its_announcement_is_read_back(
+    pool: asyncpg.Pool,
+) -> None:
+    records = crew_flow_records()
+    wo = records[0].event.work_order_id
+    schema = await project_into(pool, [records])
+    assert await outbox(pool, schema) == {(wo, 1)}
+    await project_into(pool, [[announcement(wo, 1, 20)]], schema)
+    assert await outbox(pool, schema) == set()
+    # a replay that meets the compile and its announcement in one batch leaves nothing behind
+    replayed = await project_into(pool, [[*records, announcement(wo, 1, 20)]])
+    assert await outbox(pool, replayed) == set()
+
+
+async def test_a_schema_made_before_the_outbox_gets_what_it_had_not_announced(
+    pool: asyncpg.Pool,
+) -> None:
+    waiting, done = crew_flow_records(), crew_flow_records()
+    wo, announced = waiting[0].event.work_order_id, done[0].event.work_order_id
+    schema = await project_into(pool, [waiting, [*done, announcement(announced, 1, 20)]])
+    await pool.execute(f"DROP TABLE {schema}.outbox")  # what an older release left
+    await project_into(pool, [], schema)
+    assert await outbox(pool, schema) == {(wo, 1)}

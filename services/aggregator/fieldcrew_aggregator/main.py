@@ -11,7 +11,7 @@ from fieldcrew_shared.service import Backends, event_sourced_app, open_pool, ser
 from fieldcrew_aggregator.api import router
 from fieldcrew_aggregator.config import Settings
 from fieldcrew_aggregator.projection import ServerReportProjection
-from fieldcrew_aggregator.publisher import publish_pending
+from fieldcrew_aggregator.publisher import Announcer
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -19,10 +19,9 @@ def create_app(settings: Settings) -> FastAPI:
         pool = await open_pool(backends.stack, settings)
         store = backends.store
 
-        async def announce(schema: str) -> None:
-            await publish_pending(store, pool, schema)
-
-        runner = ProjectionRunner(store, pool, ServerReportProjection(), after_commit=announce)
+        projection = ServerReportProjection()
+        announce = Announcer(store, pool, projection)
+        runner = ProjectionRunner(store, pool, projection, after_commit=announce)
         await runner.setup()
         await announce(runner.schema)
         app.state.runner = runner

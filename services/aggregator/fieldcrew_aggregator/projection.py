@@ -4,6 +4,10 @@ every compiled revision of every server report.
 A batch of events is folded in memory (one SELECT ... FOR UPDATE of the work orders it
 touches, one upsert of the changed rows), with the compile rule checked after every event, so
 a batch gives exactly what one-event-at-a-time would have given.
+
+Revisions compiled but not yet seen announced (``ServerReportCompiled`` in the log) wait in
+``outbox``, written in the same transaction: a table as small as the backlog, so finding what
+to announce costs the same at any size of history (ADR 0012).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+from fieldcrew_shared.events import ServerReportCompiled
 from fieldcrew_shared.eventstore import Recorded
 
 from fieldcrew_aggregator.domain import Progress, crew_of, empty_progress, fold, recompile, status
@@ -31,14 +36,25 @@ CREATE TABLE IF NOT EXISTS {s}.progress (
     last_seq bigint NOT NULL);
 CREATE INDEX IF NOT EXISTS progress_status ON {s}.progress (status, issued_at);
 CREATE INDEX IF NOT EXISTS progress_crew ON {s}.progress USING gin (crew);
-CREATE INDEX IF NOT EXISTS progress_unpublished ON {s}.progress (work_order_id)
-    WHERE revision > published_revision;
 CREATE TABLE IF NOT EXISTS {s}.server_reports (
     work_order_id uuid NOT NULL,
     revision int NOT NULL,
     report jsonb NOT NULL,
     compiled_seq bigint NOT NULL,
     PRIMARY KEY (work_order_id, revision));
+DO $$ BEGIN
+    IF to_regclass('{s}.outbox') IS NULL THEN
+        CREATE TABLE {s}.outbox (
+            work_order_id uuid NOT NULL,
+            revision int NOT NULL,
+            PRIMARY KEY (work_order_id, revision));
+        -- a schema made before the outbox: what it had not announced yet
+        INSERT INTO {s}.outbox SELECT r.work_order_id, r.revision
+            FROM {s}.progress p JOIN {s}.server_reports r
+            ON r.work_order_id = p.work_order_id AND r.revision > p.published_revision;
+    END IF;
+END $$;
+DROP INDEX IF EXISTS {s}.progress_unpublished;
 """
 
 UPSERT = """
@@ -52,11 +68,21 @@ ON CONFLICT (work_order_id) DO UPDATE SET
     last_seq = excluded.last_seq
 """
 
+# A compiled revision goes to the outbox unless its announcement is already in this batch
+INSERT_REPORT = """
+WITH report AS (
+    INSERT INTO {s}.server_reports VALUES ($1, $2, $3::jsonb, $4)
+    ON CONFLICT DO NOTHING RETURNING work_order_id, revision)
+INSERT INTO {s}.outbox SELECT work_order_id, revision FROM report WHERE $5::bool
+ON CONFLICT DO NOTHING
+"""
+
 
 class ServerReportProjection:
     """Implements :class:`fieldcrew_shared.projection.Projection`."""
 
     name = "aggregator"
+    outboxed = False  # set when a batch put a revision in the outbox (see publisher.Announcer)
 
     def ddl(self, schema: str) -> str:
         return DDL.format(s=schema)
@@ -71,17 +97,22 @@ class ServerReportProjection:
             ids,
         )
         states: dict[UUID, Progress] = {r["work_order_id"]: json.loads(r["state"]) for r in rows}
-        last_seq, compiled = _fold_all(states, records)
+        last_seq, compiled, announced = _fold_all(states, records)
         latest = {wo: body for wo, _, body, _ in compiled}  # each one's current report, as JSON
         await conn.executemany(
             UPSERT.format(s=schema),
             [_row(wo, states[wo], seq, latest.get(wo)) for wo, seq in last_seq.items()],
         )
         if compiled:
-            await conn.executemany(
-                f"INSERT INTO {schema}.server_reports VALUES ($1, $2, $3::jsonb, $4)"
-                " ON CONFLICT DO NOTHING",
-                compiled,
+            rows = [(*c, c[1] > states[c[0]]["published_revision"]) for c in compiled]
+            await conn.executemany(INSERT_REPORT.format(s=schema), rows)
+            self.outboxed = self.outboxed or any(row[-1] for row in rows)
+        if announced:  # read back from the log: nothing left to announce up to there
+            await conn.execute(
+                f"DELETE FROM {schema}.outbox o USING unnest($1::uuid[], $2::int[]) a(wo, rev)"
+                " WHERE o.work_order_id = a.wo AND o.revision <= a.rev",
+                list(announced),
+                [states[wo]["published_revision"] for wo in announced],
             )
 
 
@@ -90,21 +121,24 @@ Compiled = tuple[UUID, int, str, int]  # work order, revision, report JSON, sequ
 
 def _fold_all(
     states: dict[UUID, Progress], records: Sequence[Recorded]
-) -> tuple[dict[UUID, int], list[Compiled]]:
-    """Fold the batch in order into ``states``; each work order's last sequence, and every
-    revision compiled on the way."""
+) -> tuple[dict[UUID, int], list[Compiled], set[UUID]]:
+    """Fold the batch in order into ``states``; each work order's last sequence, every
+    revision compiled on the way, and the work orders whose announcement was read back."""
     last_seq: dict[UUID, int] = {}
     compiled: list[Compiled] = []
+    announced: set[UUID] = set()
     for record in records:
         wo = record.event.work_order_id
         progress = states.get(wo)
         if progress is None:
             progress = states[wo] = empty_progress(str(wo))
         last_seq[wo] = record.seq
+        if isinstance(record.event, ServerReportCompiled):
+            announced.add(wo)
         # the rule can only change its answer when what it reads changed
         if fold(progress, record.event, record.envelope.recorded_at) and recompile(progress):
             compiled.append((wo, progress["revision"], _json(progress["compiled"]), record.seq))
-    return last_seq, compiled
+    return last_seq, compiled, announced
 
 
 def _json(value: Any) -> str:
