@@ -181,6 +181,14 @@ class ProjectionRunner:
         from the position, the events between are read from the log and applied instead
         (``REPLAY_BATCH`` at most; the position returned then may be short of the batch's
         last event, and the caller goes on)."""
+        try:
+            return await self._process(batch, schema, careful=False)
+        except PoisonEventError:  # redo it one event per savepoint, the poison set aside
+            return await self._process(batch, schema, careful=True)
+
+    async def _process(
+        self, batch: Sequence[RawEvent], schema: str | None, *, careful: bool
+    ) -> tuple[str, int]:
         async with self.pool.acquire() as conn, conn.transaction():
             if schema is None:
                 schema = await conn.fetchval(f"SELECT live FROM {self.meta}.heads FOR SHARE")
@@ -190,7 +198,11 @@ class ProjectionRunner:
             if not todo:
                 return schema, position
             with _collector_paused():
-                await self._apply_all(conn, schema, todo)
+                if careful:
+                    for d in todo:
+                        await self._apply_or_dead_letter(conn, schema, d)
+                else:  # the whole batch at once, no savepoint: a poison event rolls it back
+                    await self._apply(conn, schema, todo)
             await conn.execute(f"UPDATE {schema}.checkpoint SET position = $1", todo[-1].seq)
         return schema, todo[-1].seq
 
@@ -244,18 +256,6 @@ class ProjectionRunner:
                 break
             start = batch[-1].seq + 1
         return out
-
-    async def _apply_all(
-        self, conn: asyncpg.Connection, schema: str, todo: Sequence[RawEvent]
-    ) -> None:
-        """Fast path: the whole batch at once. If any event is poison, redo the batch one
-        event per savepoint and set the poison ones aside."""
-        try:
-            async with conn.transaction():
-                await self._apply(conn, schema, todo)
-        except PoisonEventError:
-            for d in todo:
-                await self._apply_or_dead_letter(conn, schema, d)
 
     async def _apply(self, conn: asyncpg.Connection, schema: str, raws: Sequence[RawEvent]) -> None:
         records = []
