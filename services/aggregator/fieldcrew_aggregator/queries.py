@@ -54,7 +54,7 @@ async def server_report(
     return (row["revision"], json.loads(row["report"])) if row else None
 
 
-async def unannounced(pool: asyncpg.Pool, schema: str, limit: int = 500) -> list[asyncpg.Record]:
+async def unannounced(pool: asyncpg.Pool, schema: str, limit: int) -> list[asyncpg.Record]:
     """Revisions compiled but not yet announced on the bus, in the order they compiled (a
     work order's revisions in order, whatever ``limit`` cuts off). One index lookup per
     revision whatever the planner's statistics say: after a burst (a rebuild) they can claim
