@@ -4,8 +4,8 @@
   retries) and, when the caller gives an expected version, with
   ``Nats-Expected-Last-Subject-Sequence`` (+ ``-Subject`` for the aggregate's wildcard) so that
   two concurrent commands on one aggregate cannot both win: the loser gets ConcurrencyError.
-- ``load`` reads every event of one aggregate (a subject filter) with batched direct gets:
-  one round trip per 256 events, no consumer to create.
+- ``load`` reads every event of one aggregate (a subject filter) with batched direct gets sized
+  to what is there: two round trips for up to 256 events, no consumer to create.
 """
 
 from __future__ import annotations
@@ -176,24 +176,45 @@ class EventStore:
     async def load(self, subject_filter: str) -> Loaded:
         """Every event whose subject matches ``subject_filter``, in stream order."""
         records: list[Recorded] = []
-        version, start = 0, 1
-        while True:
-            batch = await self.read(subject_filter, start)
-            for raw in batch:
-                version = raw.seq
-                try:
-                    envelope = decode(raw.body)
-                    check_origin(envelope, raw.subject)
-                    records.append(Recorded(raw.seq, envelope, payload(envelope)))
-                except PoisonEventError as exc:
-                    log.error(
-                        "skipping undecodable or misplaced event",
-                        extra={"seq": raw.seq, "reason": str(exc)},
-                    )
-            if len(batch) < BATCH:
-                break
-            start = batch[-1].seq + 1
+        version = 0
+        for raw in await self._read_all(subject_filter):
+            version = raw.seq
+            try:
+                envelope = decode(raw.body)
+                check_origin(envelope, raw.subject)
+                records.append(Recorded(raw.seq, envelope, payload(envelope)))
+            except PoisonEventError as exc:
+                log.error(
+                    "skipping undecodable or misplaced event",
+                    extra={"seq": raw.seq, "reason": str(exc)},
+                )
         return Loaded(records=records, version=version)
+
+    async def _read_all(self, subject_filter: str) -> list[RawEvent]:
+        """Every raw event matching ``subject_filter``, asking for exactly as many as there are.
+
+        A batch larger than what is left makes the server search on for a next match, and
+        with a wildcard filter on a stream of 64k subjects or more that search walks every
+        block to the end of the stream: an old work order took 27 ms to load on a 1M-event
+        log instead of 2 (bench/, issue 4). So the first request asks for one event, whose
+        ``Nats-Num-Pending`` says how many follow, and the next asks from sequence 1 again
+        for exactly that many (from sequence 1 the server counts from its subject index;
+        from the middle of the stream it counts message by message). A short batch, or
+        nothing pending after a batch, is the end.
+        """
+        out: list[RawEvent] = []
+        start, want = 1, 1
+        while True:
+            got, pending = await self._get(subject_filter, start, want)
+            out += [r for r in got if not out or r.seq > out[-1].seq]
+            if len(got) < want or pending == 0:
+                return out
+            if pending is None:  # a server that does not say: read on as before
+                pending = BATCH
+            if start == 1 and len(out) + pending <= BATCH:
+                want = len(out) + pending
+            else:
+                start, want = out[-1].seq + 1, min(pending, BATCH)
 
     async def last(self, subject: str) -> Recorded | None:
         """The newest event on ``subject`` (wildcards allowed), or None."""
@@ -217,11 +238,19 @@ class EventStore:
 
     async def read(self, subject_filter: str, start: int) -> list[RawEvent]:
         """Up to 256 raw events matching ``subject_filter`` from sequence ``start`` on, in one
-        batched direct get (NATS >= 2.11): messages arrive on an inbox until end-of-batch."""
+        batched direct get (NATS >= 2.11)."""
+        return (await self._get(subject_filter, start, BATCH))[0]
+
+    async def _get(
+        self, subject_filter: str, start: int, batch: int
+    ) -> tuple[list[RawEvent], int | None]:
+        """One batched direct get: up to ``batch`` events from ``start`` on, and how many more
+        match after them (``Nats-Num-Pending``; None when the server does not say). The
+        messages arrive on an inbox until the end-of-batch message."""
         inbox = self.nc.new_inbox()
         queue: asyncio.Queue[Msg] = asyncio.Queue()
         sub = await self.nc.subscribe(inbox, cb=queue.put)
-        request: dict[str, object] = {"seq": start, "batch": BATCH}
+        request: dict[str, object] = {"seq": start, "batch": batch}
         if subject_filter != SUBJECTS:
             # The whole stream is read without a filter: with the wildcard, the server's work
             # per message grew with the messages left after it (100k-event log: 109 us of its
@@ -239,16 +268,21 @@ class EventStore:
             await sub.unsubscribe()
 
     @staticmethod
-    async def _collect(queue: asyncio.Queue[Msg]) -> list[RawEvent]:
+    async def _collect(queue: asyncio.Queue[Msg]) -> tuple[list[RawEvent], int | None]:
         out: list[RawEvent] = []
+        pending: str | None = None
         while True:
             msg = await queue.get()
             headers = msg.headers or {}
             status = headers.get("Status")
-            if status == "404" or status == "204":  # nothing (more) / end of batch
-                return out
+            if status == "404":  # nothing (more)
+                return out, 0
+            if status == "204":  # end of batch
+                pending = headers.get("Nats-Num-Pending", pending)
+                return out, int(pending) if pending is not None else None
             if status is not None:
                 raise BackendUnavailableError(f"direct get failed: {status} {headers}")
+            pending = headers.get("Nats-Num-Pending")
             out.append(RawEvent(int(headers["Nats-Sequence"]), headers["Nats-Subject"], msg.data))
 
 

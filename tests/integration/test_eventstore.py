@@ -52,6 +52,26 @@ async def test_load_returns_an_aggregates_events_in_order_across_batches(
     assert [r.envelope.actor for r in loaded.records[:1]] == ["max"]
 
 
+@pytest.mark.parametrize("count", [0, 1, 10, 256, 257])
+async def test_load_gets_exactly_the_aggregates_events_however_many(
+    store: EventStore, count: int
+) -> None:
+    """A load asks for as many events as the server counts (issue 4); around the batch size
+    of 256 and with other aggregates' events in between, it still gets all of them."""
+    wo = uuid4()
+    agg = subject_for("team", wo)
+    mine, version = [], 0
+    for i in range(count):
+        mine.append(note(wo, f"m{i}"))
+        version = (await store.append(mine[-1], META)).seq
+        if i % 50 == 0:  # neighbours: another work order, and the same one in another context
+            await store.append(note(uuid4(), "x"), META)
+            await store.append(issued(wo), META)
+    loaded = await store.load(agg)
+    assert loaded.events == mine
+    assert loaded.version == version
+
+
 async def test_two_writers_on_one_aggregate_cannot_both_win(store: EventStore) -> None:
     wo = uuid4()
     agg = subject_for("team", wo)
