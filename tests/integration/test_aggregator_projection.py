@@ -114,3 +114,27 @@ async def test_a_schema_made_before_the_outbox_gets_what_it_had_not_announced(
     await pool.execute(f"DROP TABLE {schema}.outbox")  # what an older release left
     await project_into(pool, [], schema)
     assert await outbox(pool, schema) == {(wo, 1)}
+
+
+async def test_a_schema_made_with_jsonb_documents_keeps_working(pool: asyncpg.Pool) -> None:
+    """Older releases stored the documents as jsonb (ADR 0013 made them json): a live schema
+    of theirs is written and read by this one without a rebuild."""
+    first, second = crew_flow_records(), crew_flow_records()
+    late = photo(first[0].event.work_order_id, "m2", sha="e" * 64)
+    meta = Metadata(actor="x", actorrole="technician", correlationid="c")
+    more = [second, [Recorded(99, seal(late, meta, source="tests"), late)]]
+    old = await project_into(pool, [first])
+    await pool.execute(
+        f"ALTER TABLE {old}.progress ALTER state TYPE jsonb USING state::jsonb;"
+        f"ALTER TABLE {old}.server_reports ALTER report TYPE jsonb USING report::jsonb"
+    )
+    await pool.expire_connections()  # the new release starts on new connections
+    await project_into(pool, more, old)
+    new = await project_into(pool, [first, *more])
+    query = "SELECT work_order_id, revision, report FROM {}.server_reports ORDER BY 1, 2"
+    reports = [
+        [(r[0], r[1], json.loads(r[2])) for r in await pool.fetch(query.format(s))]
+        for s in (old, new)
+    ]
+    assert len(reports[0]) == 3  # two work orders, one of them revised by the late photo
+    assert reports[0] == reports[1]

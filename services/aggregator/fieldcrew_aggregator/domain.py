@@ -6,7 +6,7 @@ Pure and order-independent: events may arrive in any order and redelivered ones 
 nothing; the compiled report depends only on the set of events, never on their order. A photo
 that arrives after compilation makes a new revision, not a second report.
 
-Progress is a plain JSON-able dict so that the projection can store it as one JSONB value.
+Progress is a plain JSON-able dict so that the projection can store it as one JSON document.
 """
 
 from __future__ import annotations

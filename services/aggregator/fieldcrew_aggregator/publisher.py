@@ -8,10 +8,10 @@ after a crash in between) when the projection reads the event back from the log.
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import asyncpg
+import orjson
 from fieldcrew_shared.envelope import Metadata
 from fieldcrew_shared.events import ServerReportCompiled
 from fieldcrew_shared.eventstore import EventStore
@@ -32,7 +32,7 @@ async def publish_pending(store: EventStore, pool: asyncpg.Pool, schema: str) ->
         for row in rows:
             wo, revision = row["work_order_id"], row["revision"]
             event = ServerReportCompiled(
-                work_order_id=wo, revision=revision, report=json.loads(row["report"])
+                work_order_id=wo, revision=revision, report=orjson.loads(row["report"])
             )
             meta = Metadata(actor=SYSTEM, actorrole="system", correlationid=str(wo))
             await store.append(event, meta, event_id=uuid.uuid5(NAMESPACE, f"{wo}:{revision}"))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+import orjson
 
 from fieldcrew_aggregator.domain import Progress
 
@@ -15,7 +15,7 @@ async def progress_of(pool: asyncpg.Pool, schema: str, work_order_id: UUID) -> P
     state = await pool.fetchval(
         f"SELECT state FROM {schema}.progress WHERE work_order_id = $1", work_order_id
     )
-    return json.loads(state) if state is not None else None
+    return orjson.loads(state) if state is not None else None
 
 
 async def list_progress(
@@ -38,7 +38,7 @@ async def list_progress(
         limit,
         offset,
     )
-    return [json.loads(r["state"]) for r in rows]
+    return [orjson.loads(r["state"]) for r in rows]
 
 
 async def server_report(
@@ -51,7 +51,7 @@ async def server_report(
         work_order_id,
         revision,
     )
-    return (row["revision"], json.loads(row["report"])) if row else None
+    return (row["revision"], orjson.loads(row["report"])) if row else None
 
 
 async def unannounced(pool: asyncpg.Pool, schema: str, limit: int) -> list[asyncpg.Record]:
