@@ -21,6 +21,7 @@ from uuid import UUID
 import nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.errors import ConnectionClosedError, NoRespondersError, NoServersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import api
@@ -204,17 +205,18 @@ class EventStore:
         """
         out: list[RawEvent] = []
         start, want = 1, 1
-        while True:
-            got, pending = await self._get(subject_filter, start, want)
-            out += [r for r in got if not out or r.seq > out[-1].seq]
-            if len(got) < want or pending == 0:
-                return out
-            if pending is None:  # a server that does not say: read on as before
-                pending = BATCH
-            if start == 1 and len(out) + pending <= BATCH:
-                want = len(out) + pending
-            else:
-                start, want = out[-1].seq + 1, min(pending, BATCH)
+        async with _Inbox(self.nc) as inbox:  # one subscription for all of the load's requests
+            while True:
+                got, pending = await self._get(inbox, subject_filter, start, want)
+                out += [r for r in got if not out or r.seq > out[-1].seq]
+                if len(got) < want or pending == 0:
+                    return out
+                if pending is None:  # a server that does not say: read on as before
+                    pending = BATCH
+                if start == 1 and len(out) + pending <= BATCH:
+                    want = len(out) + pending
+                else:
+                    start, want = out[-1].seq + 1, min(pending, BATCH)
 
     async def last(self, subject: str) -> Recorded | None:
         """The newest event on ``subject`` (wildcards allowed), or None."""
@@ -239,17 +241,16 @@ class EventStore:
     async def read(self, subject_filter: str, start: int) -> list[RawEvent]:
         """Up to 256 raw events matching ``subject_filter`` from sequence ``start`` on, in one
         batched direct get (NATS >= 2.11)."""
-        return (await self._get(subject_filter, start, BATCH))[0]
+        async with _Inbox(self.nc) as inbox:
+            return (await self._get(inbox, subject_filter, start, BATCH))[0]
 
     async def _get(
-        self, subject_filter: str, start: int, batch: int
+        self, inbox: _Inbox, subject_filter: str, start: int, batch: int
     ) -> tuple[list[RawEvent], int | None]:
         """One batched direct get: up to ``batch`` events from ``start`` on, and how many more
         match after them (``Nats-Num-Pending``; None when the server does not say). The
-        messages arrive on an inbox until the end-of-batch message."""
-        inbox = self.nc.new_inbox()
-        batch_read = _BatchRead()
-        sub = await self.nc.subscribe(inbox, cb=batch_read.on_msg)
+        messages arrive on ``inbox`` until the end-of-batch message."""
+        batch_read = inbox.current = _BatchRead()
         request: dict[str, object] = {"seq": start, "batch": batch}
         if subject_filter != SUBJECTS:
             # The whole stream is read without a filter: with the wildcard, the server's work
@@ -259,13 +260,36 @@ class EventStore:
             request["next_by_subj"] = subject_filter
         try:
             await self.nc.publish(
-                f"$JS.API.DIRECT.GET.{self.stream}", json.dumps(request).encode(), reply=inbox
+                f"$JS.API.DIRECT.GET.{self.stream}",
+                json.dumps(request).encode(),
+                reply=inbox.subject,
             )
             return await asyncio.wait_for(batch_read.done, self.timeout)
         except (TimeoutError, ConnectionClosedError) as exc:
             raise BackendUnavailableError("JetStream did not answer a read") from exc
-        finally:
-            await sub.unsubscribe()
+
+
+class _Inbox:
+    """A reply subscription for a run of direct gets, one after the other: each request's
+    messages end with its end-of-batch message before the next request is sent."""
+
+    def __init__(self, nc: NATS) -> None:
+        self.nc = nc
+        self.subject = nc.new_inbox()
+        self.current: _BatchRead | None = None
+        self.sub: Subscription | None = None
+
+    async def __aenter__(self) -> _Inbox:
+        self.sub = await self.nc.subscribe(self.subject, cb=self._on_msg)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self.sub is not None:
+            await self.sub.unsubscribe()
+
+    async def _on_msg(self, msg: Msg) -> None:
+        if self.current is not None:
+            await self.current.on_msg(msg)
 
 
 class _BatchRead:
