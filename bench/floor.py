@@ -7,6 +7,7 @@ and its report), each insert its own committed transaction."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import time
 from collections.abc import Awaitable, Callable
@@ -72,11 +73,21 @@ def s3_put(client: Minio, data: bytes) -> None:
 async def measure(env: BenchEnv, orders: int, width: int) -> dict[str, tuple[float, list[float]]]:
     """Each kind of raw operation, ``PER_ORDER[kind] * orders`` times; kind -> (s, latencies)."""
     out: dict[str, tuple[float, list[float]]] = {}
-    limits = httpx.Limits(max_connections=width, keepalive_expiry=KEEPALIVE)
-    async with httpx.AsyncClient(base_url=env.gateway, limits=limits) as http:
+    # one client a worker, as the crew flow has one a crew (a pool of many connections costs
+    # httpcore more CPU on every request, which is not the I/O this floor is about)
+    limits = httpx.Limits(max_connections=1, keepalive_expiry=KEEPALIVE)
+    async with contextlib.AsyncExitStack() as stack:
+        idle = [
+            await stack.enter_async_context(httpx.AsyncClient(base_url=env.gateway, limits=limits))
+            for _ in range(width)
+        ]
 
         async def get(_: int) -> None:
-            (await http.get("/healthz")).raise_for_status()
+            http = idle.pop()
+            try:
+                (await http.get("/healthz")).raise_for_status()
+            finally:
+                idle.append(http)
 
         out["http"] = await timed(PER_ORDER["http"] * orders, width, get)
     out["publish"] = await _publish(env, PER_ORDER["publish"] * orders, width)
