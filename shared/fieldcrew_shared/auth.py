@@ -11,14 +11,18 @@ token); its ``alg`` is the one pinned to that key (asymmetric only, see
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import time
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 import jwt
 
-from fieldcrew_shared.errors import AuthenticationError, ForbiddenError
+from fieldcrew_shared.errors import AuthenticationError, FieldcrewError, ForbiddenError
 from fieldcrew_shared.signing_keys import (
     KeySource,
     VerificationKey,
@@ -37,6 +41,9 @@ REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
 KEY_BEARING_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c"})
 MAX_TOKEN_CHARS = 8192
 MAX_SUB_CHARS = 200
+# Tokens remembered as verified, per process. A client sends its token with every call, and an
+# Ed25519 check was a quarter of the gateway's CPU in the crew flow (issue 4).
+VERIFIED_CACHE_SIZE = 4096
 
 
 class Role(StrEnum):
@@ -59,32 +66,86 @@ class Principal:
             raise ForbiddenError(f"role {self.role.value} may not do this (needs {allowed})")
 
 
+@dataclass
+class _Verified:
+    """A token that verified: who it names, until when, and with which key."""
+
+    principal: Principal
+    expires: float  # exp + leeway, seconds since the epoch
+    kid: str
+    key: VerificationKey
+
+
 @dataclass(frozen=True)
 class TokenVerifier:
-    """Verifies access tokens against the configured keys, issuer and audience."""
+    """Verifies access tokens against the configured keys, issuer and audience.
+
+    A token that verified is remembered (by its SHA-256, at most ``VERIFIED_CACHE_SIZE``,
+    least recently used first out) until it expires, as long as the key that verified it is
+    still the one configured for its ``kid``: a key rotated out of a JWKS takes its tokens
+    with it. A token that failed is never remembered."""
 
     keys: KeySource
     issuer: str
     audience: str
     leeway: float = LEEWAY_SECONDS
+    clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
+    _cache: OrderedDict[bytes, _Verified] = field(
+        default_factory=OrderedDict, init=False, repr=False, compare=False
+    )
+    _lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
 
     def verify(self, token: str) -> Principal:
         """The caller a valid token names; ``AuthenticationError`` for any other token. May
         block while the key source fetches keys (a JWKS): call it off the event loop."""
+        digest = _digest(token)
+        if (known := self._remembered(digest)) is not None:
+            return known
         header = checked_header(token)
-        return self._verified(token, header, self.keys.key_for(header["kid"]))
+        return self._verified(digest, token, header, self.keys.key_for(header["kid"]))
 
     def verify_at_hand(self, token: str) -> Principal | None:
         """``verify`` without I/O, for the event loop: None when the token's key is not at
         hand (a JWKS to fetch first), and then ``verify`` decides."""
+        digest = _digest(token)
+        if (known := self._remembered(digest)) is not None:
+            return known
         header = checked_header(token)
         key = self.keys.key_at_hand(header["kid"])
-        return None if key is None else self._verified(token, header, key)
+        return None if key is None else self._verified(digest, token, header, key)
 
-    def _verified(self, token: str, header: dict[str, Any], key: VerificationKey) -> Principal:
+    def _remembered(self, digest: bytes) -> Principal | None:
+        with self._lock:
+            entry = self._cache.get(digest)
+            if entry is not None:
+                self._cache.move_to_end(digest)
+        if entry is None:
+            return None
+        try:
+            current = self.keys.key_at_hand(entry.kid)
+        except FieldcrewError:  # the kid is no longer configured: verify it afresh
+            current = None
+        if self.clock() < entry.expires and current == entry.key:
+            return entry.principal
+        with self._lock:
+            self._cache.pop(digest, None)
+        return None
+
+    def _verified(
+        self, digest: bytes, token: str, header: dict[str, Any], key: VerificationKey
+    ) -> Principal:
         if header.get("alg") != key.algorithm:
             raise AuthenticationError(f"token alg must be {key.algorithm} for its key")
-        return principal_of(self._claims(token, key))
+        claims = self._claims(token, key)
+        principal = principal_of(claims)
+        entry = _Verified(principal, float(claims["exp"]) + self.leeway, header["kid"], key)
+        with self._lock:
+            self._cache[digest] = entry
+            if len(self._cache) > VERIFIED_CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return principal
 
     def _claims(self, token: str, key: VerificationKey) -> dict[str, Any]:
         try:
@@ -100,6 +161,12 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             raise AuthenticationError(f"invalid token: {exc}") from exc
         return claims
+
+
+def _digest(token: str) -> bytes:
+    if len(token) > MAX_TOKEN_CHARS:
+        raise AuthenticationError("token is too long")
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
 def checked_header(token: str) -> dict[str, Any]:

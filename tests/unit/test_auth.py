@@ -279,3 +279,58 @@ def test_a_sub_with_control_characters_is_refused() -> None:
     for sub in ("max\x00", "max\nroot", "\x1b[31mmax"):
         with pytest.raises(AuthenticationError, match="control characters"):
             principal_of({"sub": sub, "role": "technician"})
+
+
+class CountingKeys(StaticKeys):
+    """Static keys that count full lookups (each one precedes a signature check)."""
+
+    lookups = 0
+
+    def key_for(self, kid: str) -> Any:
+        self.lookups += 1
+        return super().key_for(kid)
+
+    def key_at_hand(self, kid: str) -> Any:
+        return self.keys.get(kid)
+
+
+def test_a_verified_token_is_remembered_until_it_expires() -> None:
+    keys = CountingKeys.from_pem(GENUINE.public_pem)
+    assert isinstance(keys, CountingKeys)
+    now = [0.0]
+    check = TokenVerifier(keys=keys, issuer=ISSUER, audience=AUDIENCE, clock=lambda: now[0])
+    claims = claims_for("s", "admin", ISSUER, AUDIENCE)
+    token = GENUINE.sign(claims)
+    now[0] = claims["exp"] + 29  # within the leeway
+    for _ in range(5):
+        assert check.verify(token) == Principal("s", Role.admin)
+    assert keys.lookups == 1
+    now[0] = claims["exp"] + 31  # expired by the verifier's clock: checked afresh
+    check.verify(token)  # (PyJWT's clock is the real one, where the token is still valid)
+    assert keys.lookups == 2
+
+
+def test_a_refused_token_is_never_remembered() -> None:
+    keys = CountingKeys.from_pem(GENUINE.public_pem)
+    assert isinstance(keys, CountingKeys)
+    check = TokenVerifier(keys=keys, issuer=ISSUER, audience=AUDIENCE)
+    wrong_audience = GENUINE.sign(claims_for("s", "admin", ISSUER, "another-api"))
+    for _ in range(3):
+        with pytest.raises(AuthenticationError):
+            check.verify(wrong_audience)
+    assert keys.lookups == 3
+
+
+def test_a_key_rotated_out_of_the_jwks_takes_its_remembered_tokens_with_it() -> None:
+    idp, clock = FakeIdentityProvider(GENUINE), Clock()
+    check = jwks_verifier(idp, clock)
+    token = GENUINE.sign(claims_for("s", "admin", ISSUER, AUDIENCE))
+    assert check.verify(token).sub == "s"
+    assert check.verify_at_hand(token) == Principal("s", Role.admin)  # remembered
+    idp.signers = [Signer.ed25519()]  # the provider drops the key
+    clock.now += 301  # the next refresh sees it gone
+    with pytest.raises(AuthenticationError):
+        check.verify(token)
+    assert check.verify_at_hand(token) is None
+    with pytest.raises(AuthenticationError):
+        check.verify(token)

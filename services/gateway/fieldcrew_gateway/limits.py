@@ -122,9 +122,11 @@ class RateLimitMiddleware:
         """``user:<sub>`` for a token that verifies, else ``ip:<client address>``."""
         scheme, _, credentials = Headers(scope=scope).get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and credentials:
+            token = credentials.strip()
             try:
-                # in a thread: with a JWKS, looking a key up may fetch it
-                principal = await run_in_threadpool(self.verifier.verify, credentials.strip())
+                principal = self.verifier.verify_at_hand(token)  # remembered, or key at hand
+                if principal is None:  # in a thread: with a JWKS, looking a key up may fetch it
+                    principal = await run_in_threadpool(self.verifier.verify, token)
             except (AuthenticationError, BackendUnavailableError):
                 pass  # counted by address below; the route answers the 401 (or 503)
             else:
