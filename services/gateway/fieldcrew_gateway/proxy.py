@@ -144,6 +144,11 @@ async def forward(
         if isinstance(exc, UNREACHABLE):
             raise BackendUnavailableError(f"{upstream} is not reachable, retry later") from exc
         raise
+    # one line a forwarded call, as httpx used to log them (ops read it as the access log)
+    log.info(
+        "forwarded",
+        extra={"method": request.method, "upstream": url, "status": answer.status},
+    )
     relayed = {
         name: value
         for name in RELAYED_RESPONSE_HEADERS
