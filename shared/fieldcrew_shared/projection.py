@@ -21,7 +21,7 @@ import gc
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import asyncpg
 from nats.aio.msg import Msg
@@ -63,6 +63,27 @@ class Projection(Protocol):
         """Apply events, in stream order, inside the batch's transaction. Raise ValueError
         (or PoisonEventError) for an event that cannot be applied."""
         ...
+
+
+@runtime_checkable
+class ReplayCache(Protocol):
+    """A projection that keeps what it writes in memory while it replays into a fresh schema
+    (a rebuild), and writes it out when it must or when the replay ends.
+
+    While a replay runs, the schema's checkpoint may be ahead of what is written: a schema is
+    whole only once :meth:`ProjectionRunner.replay` has returned, and a rebuild that fails
+    drops its schema. The runner tells the projection how each transaction ended, so that
+    what a rolled-back transaction folded never reaches the cache."""
+
+    def start_replay(self, schema: str) -> None: ...
+
+    def transaction_ended(self, schema: str, committed: bool) -> None: ...
+
+    async def finish_replay(self, conn: asyncpg.Connection, schema: str) -> None:
+        """Write out everything still held, inside the caller's transaction."""
+        ...
+
+    def drop_replay(self, schema: str) -> None: ...
 
 
 class ProjectionRunner:
@@ -189,6 +210,20 @@ class ProjectionRunner:
     async def _process(
         self, batch: Sequence[RawEvent], schema: str | None, *, careful: bool
     ) -> tuple[str, int]:
+        cache = self.projection if isinstance(self.projection, ReplayCache) else None
+        if cache is None or schema is None:  # the live schema is never replaying
+            return await self._transaction(batch, schema, careful=careful)
+        committed = False
+        try:
+            result = await self._transaction(batch, schema, careful=careful)
+            committed = True
+            return result
+        finally:
+            cache.transaction_ended(schema, committed)
+
+    async def _transaction(
+        self, batch: Sequence[RawEvent], schema: str | None, *, careful: bool
+    ) -> tuple[str, int]:
         async with self.pool.acquire() as conn, conn.transaction():
             if schema is None:
                 schema = await conn.fetchval(f"SELECT live FROM {self.meta}.heads FOR SHARE")
@@ -226,6 +261,9 @@ class ProjectionRunner:
         end = await self.store.last_sequence()
         position = start - 1
         reading = self._read_ahead(start, end) if position < end else None
+        cache = self.projection if isinstance(self.projection, ReplayCache) else None
+        if cache is not None:
+            cache.start_replay(schema)
         try:
             while reading is not None:
                 batch = await reading
@@ -236,7 +274,12 @@ class ProjectionRunner:
                     reading = self._read_ahead(batch[-1].seq + 1, end)
                 await self.process(batch, schema=schema)
                 position = batch[-1].seq
+            if cache is not None:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    await cache.finish_replay(conn, schema)
         finally:
+            if cache is not None:
+                cache.drop_replay(schema)
             if reading is not None:
                 reading.cancel()
                 reading.add_done_callback(lambda t: t.cancelled() or t.exception())

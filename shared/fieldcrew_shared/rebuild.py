@@ -2,11 +2,13 @@
 
 The switch holds ``<meta>.heads`` FOR UPDATE while it replays the last few events, so the live
 runner (which reads the head FOR SHARE in every batch) pauses, then carries on in the new
-schema from the new schema's own checkpoint: no event is applied twice or skipped.
+schema from the new schema's own checkpoint: no event is applied twice or skipped. A rebuild
+that fails drops the schema it was filling: it is never resumed, always started again.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from uuid import uuid4
@@ -15,6 +17,8 @@ import asyncpg
 
 from fieldcrew_shared.eventstore import EventStore
 from fieldcrew_shared.projection import Projection, ProjectionRunner, create_schema
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,14 +46,25 @@ async def rebuild(
     async with pool.acquire() as conn:
         await create_schema(conn, projection, schema)
     started = time.perf_counter()
-    position = await _replay(runner, schema, 1)
-    if switch:
-        async with pool.acquire() as conn, conn.transaction():
-            await conn.execute(f"SELECT live FROM {runner.meta}.heads FOR UPDATE")
-            position = await _replay(runner, schema, position + 1)
-            await conn.execute(f"UPDATE {runner.meta}.heads SET live = $1", schema)
-            if drop_previous:
-                await conn.execute(f"DROP SCHEMA {previous} CASCADE")
+    try:
+        position = await _replay(runner, schema, 1)
+        if switch:
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute(f"SELECT live FROM {runner.meta}.heads FOR UPDATE")
+                position = await _replay(runner, schema, position + 1)
+                await conn.execute(f"UPDATE {runner.meta}.heads SET live = $1", schema)
+                if drop_previous:
+                    await conn.execute(f"DROP SCHEMA {previous} CASCADE")
+    except BaseException:
+        # half a replay is no projection (a ReplayCache's rows may lag its checkpoint)
+        try:
+            await pool.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning(
+                "could not drop a failed rebuild's schema",
+                extra={"schema": schema, "why": str(exc)},
+            )
+        raise
     return RebuildResult(
         schema=schema,
         previous=previous,

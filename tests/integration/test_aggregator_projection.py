@@ -138,3 +138,63 @@ async def test_a_schema_made_with_jsonb_documents_keeps_working(pool: asyncpg.Po
     ]
     assert len(reports[0]) == 3  # two work orders, one of them revised by the late photo
     assert reports[0] == reports[1]
+
+
+async def replay_into(
+    pool: asyncpg.Pool, batches: list[list[Recorded]], *, roll_back: int | None = None
+) -> str:
+    """``batches`` applied as a rebuild's replay applies them: rows held in memory, written
+    back when they leave the cache and at the end; batch ``roll_back`` first fails once."""
+    projection = ServerReportProjection()
+    schema = f"agg_test_{uuid4().hex[:10]}"
+    async with pool.acquire() as conn:
+        await create_schema(conn, projection, schema)
+        projection.start_replay(schema)
+        for i, batch in enumerate(batches):
+            if i == roll_back:
+                with pytest.raises(RuntimeError):
+                    async with conn.transaction():
+                        await projection.apply(conn, schema, batch)
+                        raise RuntimeError("the batch's transaction fails after applying")
+                projection.transaction_ended(schema, committed=False)
+            async with conn.transaction():
+                await projection.apply(conn, schema, batch)
+            projection.transaction_ended(schema, committed=True)
+        async with conn.transaction():
+            await projection.finish_replay(conn, schema)
+        projection.drop_replay(schema)
+    return schema
+
+
+async def everything(pool: asyncpg.Pool, schema: str) -> list[object]:
+    progress = await pool.fetch(f"SELECT * FROM {schema}.progress ORDER BY work_order_id")
+    reports = await pool.fetch(f"SELECT * FROM {schema}.server_reports ORDER BY 1, 2")
+    return [
+        [{**r, "state": json.loads(r["state"])} for r in progress],
+        [{**r, "report": json.loads(r["report"])} for r in reports],
+        await outbox(pool, schema),
+    ]
+
+
+@pytest.mark.parametrize("roll_back", [None, 15])  # 15: events 46-48 compile reports
+async def test_a_replay_holding_rows_in_memory_writes_what_batch_by_batch_writes(
+    pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch, roll_back: int | None
+) -> None:
+    """A rebuild's replay keeps progress rows in memory and writes each back once (when it
+    leaves the cache, at most 2 rows here, or at the end); a transaction that rolls back
+    leaves nothing of its batch behind. The tables end as the live way leaves them."""
+    import fieldcrew_aggregator.projection as module
+
+    monkeypatch.setattr(module, "REPLAY_CACHE_WORK_ORDERS", 2)
+    orders = [crew_flow_records() for _ in range(5)]
+    late = photo(orders[0][0].event.work_order_id, "m2", sha="e" * 64)
+    meta = Metadata(actor="x", actorrole="technician", correlationid="c")
+    stream = [r for step in zip(*orders, strict=True) for r in step]  # interleaved
+    stream.append(Recorded(0, seal(late, meta, source="tests"), late))
+    stream.append(announcement(orders[1][0].event.work_order_id, 1, 0))
+    stream = [Recorded(seq, r.envelope, r.event) for seq, r in enumerate(stream, start=1)]
+    batches = [stream[i : i + 3] for i in range(0, len(stream), 3)]
+    live = await everything(pool, await project_into(pool, batches))
+    replayed = await everything(pool, await replay_into(pool, batches, roll_back=roll_back))
+    assert replayed == live
+    assert len(live[0]) == 5 and len(live[1]) == 6  # five work orders, one revised

@@ -14,7 +14,9 @@ to announce costs the same at any size of history (ADR 0012).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -80,11 +82,33 @@ ON CONFLICT DO NOTHING
 """
 
 
+# Work orders whose progress rows a replay holds in memory at most (~10 KB of JSON each)
+REPLAY_CACHE_WORK_ORDERS = 8192
+
+Row = tuple[Any, ...]  # a progress row as UPSERT takes it: (work order, state JSON, ..., seq)
+
+
+@dataclass
+class _Replay:
+    """A replay's progress rows not written yet: those of committed transactions, least
+    recently touched first, and those of the transaction in progress."""
+
+    held: OrderedDict[UUID, Row] = field(default_factory=OrderedDict)
+    pending: dict[UUID, Row] = field(default_factory=dict)
+    written_back: list[UUID] = field(default_factory=list)  # by the transaction in progress
+
+
 class ServerReportProjection:
-    """Implements :class:`fieldcrew_shared.projection.Projection`."""
+    """Implements :class:`fieldcrew_shared.projection.Projection` and, for rebuilds,
+    :class:`fieldcrew_shared.projection.ReplayCache`: during a replay each work order's row is
+    written once when it leaves the cache or the replay ends, instead of in every batch that
+    touches it (a work order's events are spread over many batches in a busy log)."""
 
     name = "aggregator"
     outboxed = False  # set when a batch put a revision in the outbox (see publisher.Announcer)
+
+    def __init__(self) -> None:
+        self._replays: dict[str, _Replay] = {}
 
     def ddl(self, schema: str) -> str:
         return DDL.format(s=schema)
@@ -92,19 +116,27 @@ class ServerReportProjection:
     async def apply(
         self, conn: asyncpg.Connection, schema: str, records: Sequence[Recorded]
     ) -> None:
+        replay = self._replays.get(schema)
         ids = list(dict.fromkeys(r.event.work_order_id for r in records))
-        rows = await conn.fetch(
-            f"SELECT work_order_id, state FROM {schema}.progress"
-            " WHERE work_order_id = ANY($1::uuid[]) ORDER BY work_order_id FOR UPDATE",
-            ids,
-        )
-        states: dict[UUID, Progress] = {r["work_order_id"]: orjson.loads(r["state"]) for r in rows}
+        states: dict[UUID, Progress] = {}
+        if replay is not None:
+            for wo in ids:
+                row = replay.pending.get(wo) or replay.held.get(wo)
+                if row is not None:
+                    states[wo] = orjson.loads(row[1])
+        missing = [wo for wo in ids if wo not in states]
+        if missing:
+            rows = await conn.fetch(
+                f"SELECT work_order_id, state FROM {schema}.progress"
+                " WHERE work_order_id = ANY($1::uuid[]) ORDER BY work_order_id FOR UPDATE",
+                missing,
+            )
+            states.update((r["work_order_id"], orjson.loads(r["state"])) for r in rows)
         last_seq, compiled, announced = _fold_all(states, records)
         latest = {wo: body for wo, _, body, _ in compiled}  # each one's current report, as JSON
-        await conn.executemany(
-            UPSERT.format(s=schema),
-            [_row(wo, states[wo], seq, latest.get(wo)) for wo, seq in last_seq.items()],
-        )
+        changed = [_row(wo, states[wo], seq, latest.get(wo)) for wo, seq in last_seq.items()]
+        if replay is None:
+            await conn.executemany(UPSERT.format(s=schema), changed)
         if compiled:
             rows = [(*c, c[1] > states[c[0]]["published_revision"]) for c in compiled]
             await conn.executemany(INSERT_REPORT.format(s=schema), rows)
@@ -116,6 +148,51 @@ class ServerReportProjection:
                 list(announced),
                 [states[wo]["published_revision"] for wo in announced],
             )
+        if replay is not None:
+            await self._hold(conn, schema, replay, changed)
+
+    async def _hold(
+        self, conn: asyncpg.Connection, schema: str, replay: _Replay, changed: list[Row]
+    ) -> None:
+        """Keep ``changed`` for the replay's end; write back the least recently touched rows
+        beyond the cache's size, in this transaction. Only after every statement of the batch
+        succeeded: a failed batch leaves the replay as it was."""
+        touched = {row[0] for row in changed} | replay.pending.keys()
+        over = len(replay.held.keys() | touched) - REPLAY_CACHE_WORK_ORDERS
+        out = []
+        if over > 0:
+            for wo in replay.held:
+                if wo not in touched and wo not in replay.written_back:
+                    out.append(wo)
+                    if len(out) == over:
+                        break
+            await conn.executemany(UPSERT.format(s=schema), [replay.held[wo] for wo in out])
+        replay.written_back += out
+        replay.pending.update((row[0], row) for row in changed)
+
+    def start_replay(self, schema: str) -> None:
+        self._replays[schema] = _Replay()
+
+    def transaction_ended(self, schema: str, committed: bool) -> None:
+        replay = self._replays.get(schema)
+        if replay is None:
+            return
+        if committed:
+            for wo in replay.written_back:
+                replay.held.pop(wo, None)
+            for wo, row in replay.pending.items():
+                replay.held[wo] = row
+                replay.held.move_to_end(wo)
+        replay.pending, replay.written_back = {}, []
+
+    async def finish_replay(self, conn: asyncpg.Connection, schema: str) -> None:
+        replay = self._replays.get(schema)
+        if replay is not None and replay.held:
+            await conn.executemany(UPSERT.format(s=schema), list(replay.held.values()))
+            replay.held.clear()
+
+    def drop_replay(self, schema: str) -> None:
+        self._replays.pop(schema, None)
 
 
 Compiled = tuple[UUID, int, str, int]  # work order, revision, report JSON, sequence
