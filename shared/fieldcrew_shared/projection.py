@@ -107,6 +107,7 @@ class ProjectionRunner:
         self.schema = projection.name
         self.position = 0
         self._advanced = asyncio.Condition()
+        self._cache = projection if isinstance(projection, ReplayCache) else None
 
     async def setup(self) -> None:
         """Create the heads table and the live schema on first start; read the live schema."""
@@ -210,7 +211,7 @@ class ProjectionRunner:
     async def _process(
         self, batch: Sequence[RawEvent], schema: str | None, *, careful: bool
     ) -> tuple[str, int]:
-        cache = self.projection if isinstance(self.projection, ReplayCache) else None
+        cache = self._cache
         if cache is None or schema is None:  # the live schema is never replaying
             return await self._transaction(batch, schema, careful=careful)
         committed = False
@@ -261,7 +262,7 @@ class ProjectionRunner:
         end = await self.store.last_sequence()
         position = start - 1
         reading = self._read_ahead(start, end) if position < end else None
-        cache = self.projection if isinstance(self.projection, ReplayCache) else None
+        cache = self._cache
         if cache is not None:
             cache.start_replay(schema)
         try:
