@@ -238,11 +238,11 @@ class EventStore:
             raise BackendUnavailableError("JetStream is not answering") from exc
         return int(info.state.last_seq)
 
-    async def read(self, subject_filter: str, start: int) -> list[RawEvent]:
-        """Up to 256 raw events matching ``subject_filter`` from sequence ``start`` on, in one
-        batched direct get (NATS >= 2.11)."""
+    async def read(self, subject_filter: str, start: int, batch: int = BATCH) -> list[RawEvent]:
+        """Up to ``batch`` raw events matching ``subject_filter`` from sequence ``start`` on, in
+        one batched direct get (NATS >= 2.11)."""
         async with _Inbox(self.nc) as inbox:
-            return (await self._get(inbox, subject_filter, start, BATCH))[0]
+            return (await self._get(inbox, subject_filter, start, batch))[0]
 
     async def _get(
         self, inbox: _Inbox, subject_filter: str, start: int, batch: int
@@ -286,6 +286,10 @@ class _Inbox:
     async def __aexit__(self, *exc_info: object) -> None:
         if self.sub is not None:
             await self.sub.unsubscribe()
+        # The subscription's callback refers back to this inbox: without these the events
+        # read would live on in that reference cycle until the cyclic collector ran (in a
+        # rebuild, ~1 KB of garbage for every event read; issue 4).
+        self.sub = self.current = None
 
     async def _on_msg(self, msg: Msg) -> None:
         if self.current is not None:
