@@ -3,12 +3,14 @@ whatever the order; late photos make revisions; redeliveries change nothing."""
 
 from __future__ import annotations
 
+import copy
 import random
 from datetime import datetime
 from uuid import uuid4
 
 from fieldcrew_aggregator.domain import (
     Progress,
+    copy_progress,
     empty_progress,
     evolve,
     missing,
@@ -16,7 +18,7 @@ from fieldcrew_aggregator.domain import (
     status,
     summary,
 )
-from fieldcrew_shared.events import Event
+from fieldcrew_shared.events import Event, ServerReportCompiled
 
 from tests.unit.factories import at, issued, note, photo, report
 
@@ -124,3 +126,26 @@ def test_notes_the_leader_left_out_are_listed_as_missing() -> None:
     assert {"kind": "notes_not_merged", "note_ids": [str(extra_note.note_id)]} in (
         progress["compiled"]["missing"]
     )
+
+
+def test_folding_into_a_copy_leaves_the_original_as_it_was() -> None:
+    """A rebuild's replay folds each transaction into copies of the progress it holds, so
+    that a transaction rolled back leaves what was held untouched (projection, ADR 0016)."""
+    stream = crew_flow()
+    stream += [
+        (note(WO, "m1"), at(50)),
+        (photo(WO, "m1", sha=f"{0:064x}"), at(51)),  # a second uploader of a known photo
+        (photo(WO, "m2", sha="f" * 64), at(52)),  # a new photo
+        (ServerReportCompiled(work_order_id=WO, revision=3), at(53)),
+    ]
+    whole = fold(stream)
+    assert whole["revision"] == 4 and whole["published_revision"] == 3  # each of the 3 revises
+    for k in range(len(stream)):
+        before = fold(stream[:k])
+        kept = copy.deepcopy(before)
+        after = copy_progress(before)
+        for event, recorded_at in stream[k:]:
+            evolve(after, event, recorded_at)
+            recompile(after)
+        assert before == kept, f"folding events {k}.. into the copy changed the original"
+        assert after == whole

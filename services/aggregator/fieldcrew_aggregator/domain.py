@@ -74,6 +74,16 @@ def fold(progress: Progress, event: Event, recorded_at: datetime) -> bool:
     return True
 
 
+def copy_progress(progress: Progress) -> Progress:
+    """A copy that :func:`fold` and :func:`recompile` can change without changing
+    ``progress``. It shares only what they never change in place: the work order, notes,
+    report, compiled report and each photo's description are replaced whole or not at all;
+    the notes and photos maps and each photo's uploaders are added to, so they are copied."""
+    photos = {sha: {**photo, "uploaders": dict(photo["uploaders"])}
+              for sha, photo in progress["photos"].items()}  # fmt: skip
+    return {**progress, "notes": dict(progress["notes"]), "photos": photos}
+
+
 def _at(recorded_at: datetime) -> str:
     return recorded_at.isoformat()
 

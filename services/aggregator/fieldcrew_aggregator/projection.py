@@ -23,10 +23,18 @@ from uuid import UUID
 
 import asyncpg
 import orjson
-from fieldcrew_shared.events import ServerReportCompiled
+from fieldcrew_shared.events import ServerReportCompiled, WorkOrderIssued
 from fieldcrew_shared.eventstore import Recorded
 
-from fieldcrew_aggregator.domain import Progress, crew_of, empty_progress, fold, recompile, status
+from fieldcrew_aggregator.domain import (
+    Progress,
+    copy_progress,
+    crew_of,
+    empty_progress,
+    fold,
+    recompile,
+    status,
+)
 
 DDL = """
 CREATE TABLE IF NOT EXISTS {s}.progress (
@@ -82,27 +90,35 @@ ON CONFLICT DO NOTHING
 """
 
 
-# Work orders whose progress rows a replay holds in memory at most (~10 KB of JSON each)
+# Work orders whose progress a replay holds in memory at most (~25 KB each as Python objects)
 REPLAY_CACHE_WORK_ORDERS = 8192
 
 Row = tuple[Any, ...]  # a progress row as UPSERT takes it: (work order, state JSON, ..., seq)
+Held = tuple[Progress, int]  # a work order's progress and the sequence of its last event
 
 
 @dataclass
 class _Replay:
-    """A replay's progress rows not written yet: those of committed transactions, least
-    recently touched first, and those of the transaction in progress."""
+    """A replay's progress not written yet: that of committed transactions, least recently
+    touched first, and that of the transaction in progress. Held progress is never changed in
+    place: a transaction folds into a copy (:func:`copy_progress`), which it holds only once
+    it commits."""
 
-    held: OrderedDict[UUID, Row] = field(default_factory=OrderedDict)
-    pending: dict[UUID, Row] = field(default_factory=dict)
+    held: OrderedDict[UUID, Held] = field(default_factory=OrderedDict)
+    pending: dict[UUID, Held] = field(default_factory=dict)
     written_back: list[UUID] = field(default_factory=list)  # by the transaction in progress
+    # Whether the schema had no progress rows when the replay began (found out in its first
+    # transaction): then only the work orders it wrote back can have a row to read.
+    fresh: bool | None = None
+    ever_written: set[UUID] = field(default_factory=set)
 
 
 class ServerReportProjection:
     """Implements :class:`fieldcrew_shared.projection.Projection` and, for rebuilds,
-    :class:`fieldcrew_shared.projection.ReplayCache`: during a replay each work order's row is
-    written once when it leaves the cache or the replay ends, instead of in every batch that
-    touches it (a work order's events are spread over many batches in a busy log)."""
+    :class:`fieldcrew_shared.projection.ReplayCache`: during a replay each work order's
+    progress is kept in memory and written once, when it leaves the cache or the replay ends,
+    instead of being read, parsed, dumped and written in every batch that touches it (a work
+    order's events are spread over many batches in a busy log)."""
 
     name = "aggregator"
     outboxed = False  # set when a batch put a revision in the outbox (see publisher.Announcer)
@@ -116,15 +132,15 @@ class ServerReportProjection:
     async def apply(
         self, conn: asyncpg.Connection, schema: str, records: Sequence[Recorded]
     ) -> None:
+        for record in records:
+            if isinstance(record.event, WorkOrderIssued):
+                _check_storable(record.event)
         replay = self._replays.get(schema)
         ids = list(dict.fromkeys(r.event.work_order_id for r in records))
         states: dict[UUID, Progress] = {}
+        missing = ids
         if replay is not None:
-            for wo in ids:
-                row = replay.pending.get(wo) or replay.held.get(wo)
-                if row is not None:
-                    states[wo] = orjson.loads(row[1])
-        missing = [wo for wo in ids if wo not in states]
+            missing = await self._from_replay(conn, schema, replay, ids, states)
         if missing:
             rows = await conn.fetch(
                 f"SELECT work_order_id, state FROM {schema}.progress"
@@ -133,9 +149,9 @@ class ServerReportProjection:
             )
             states.update((r["work_order_id"], orjson.loads(r["state"])) for r in rows)
         last_seq, compiled, announced = _fold_all(states, records)
-        latest = {wo: body for wo, _, body, _ in compiled}  # each one's current report, as JSON
-        changed = [_row(wo, states[wo], seq, latest.get(wo)) for wo, seq in last_seq.items()]
         if replay is None:
+            latest = {wo: body for wo, _, body, _ in compiled}  # each one's report, as JSON
+            changed = [_row(wo, states[wo], seq, latest.get(wo)) for wo, seq in last_seq.items()]
             await conn.executemany(UPSERT.format(s=schema), changed)
         if compiled:
             rows = [(*c, c[1] > states[c[0]]["published_revision"]) for c in compiled]
@@ -149,15 +165,37 @@ class ServerReportProjection:
                 [states[wo]["published_revision"] for wo in announced],
             )
         if replay is not None:
-            await self._hold(conn, schema, replay, changed)
+            held = {wo: (states[wo], seq) for wo, seq in last_seq.items()}
+            await self._hold(conn, schema, replay, held)
+
+    async def _from_replay(
+        self,
+        conn: asyncpg.Connection,
+        schema: str,
+        replay: _Replay,
+        ids: list[UUID],
+        states: dict[UUID, Progress],
+    ) -> list[UUID]:
+        """Copies of the progress the replay holds for ``ids``, into ``states``; returns the
+        work orders whose rows must be read from the schema."""
+        if replay.fresh is None:
+            replay.fresh = not await conn.fetchval(f"SELECT EXISTS (SELECT FROM {schema}.progress)")
+        missing = []
+        for wo in ids:
+            got = replay.pending.get(wo) or replay.held.get(wo)
+            if got is not None:
+                states[wo] = copy_progress(got[0])
+            elif not replay.fresh or wo in replay.ever_written:
+                missing.append(wo)
+        return missing
 
     async def _hold(
-        self, conn: asyncpg.Connection, schema: str, replay: _Replay, changed: list[Row]
+        self, conn: asyncpg.Connection, schema: str, replay: _Replay, changed: dict[UUID, Held]
     ) -> None:
-        """Keep ``changed`` for the replay's end; write back the least recently touched rows
-        beyond the cache's size, in this transaction. Only after every statement of the batch
-        succeeded: a failed batch leaves the replay as it was."""
-        touched = {row[0] for row in changed} | replay.pending.keys()
+        """Keep ``changed`` for the replay's end; write back the least recently touched work
+        orders beyond the cache's size, in this transaction. Only after every statement of the
+        batch succeeded: a failed batch leaves the replay as it was."""
+        touched = changed.keys() | replay.pending.keys()
         over = len(replay.held.keys() | touched) - REPLAY_CACHE_WORK_ORDERS
         out = []
         if over > 0:
@@ -166,9 +204,10 @@ class ServerReportProjection:
                     out.append(wo)
                     if len(out) == over:
                         break
-            await conn.executemany(UPSERT.format(s=schema), [replay.held[wo] for wo in out])
+            rows = [_row(wo, *replay.held[wo], None) for wo in out]
+            await conn.executemany(UPSERT.format(s=schema), rows)
         replay.written_back += out
-        replay.pending.update((row[0], row) for row in changed)
+        replay.pending.update(changed)
 
     def start_replay(self, schema: str) -> None:
         self._replays[schema] = _Replay()
@@ -180,19 +219,29 @@ class ServerReportProjection:
         if committed:
             for wo in replay.written_back:
                 replay.held.pop(wo, None)
-            for wo, row in replay.pending.items():
-                replay.held[wo] = row
+            replay.ever_written.update(replay.written_back)
+            for wo, held in replay.pending.items():
+                replay.held[wo] = held
                 replay.held.move_to_end(wo)
         replay.pending, replay.written_back = {}, []
 
     async def finish_replay(self, conn: asyncpg.Connection, schema: str) -> None:
         replay = self._replays.get(schema)
         if replay is not None and replay.held:
-            await conn.executemany(UPSERT.format(s=schema), list(replay.held.values()))
+            rows = [_row(wo, *held, None) for wo, held in replay.held.items()]
+            await conn.executemany(UPSERT.format(s=schema), rows)
             replay.held.clear()
 
     def drop_replay(self, schema: str) -> None:
         self._replays.pop(schema, None)
+
+
+def _check_storable(event: WorkOrderIssued) -> None:
+    """PostgreSQL's text cannot hold NUL: a crew name with one would fail the row's write.
+    Refused here, as the event is folded, so that it is dead-lettered on its own, also in a
+    replay that writes the row much later (ValueError: a poison event)."""
+    if any("\x00" in name for name in event.crew.everyone):
+        raise ValueError("a crew member's name contains a NUL character")
 
 
 Compiled = tuple[UUID, int, str, int]  # work order, revision, report JSON, sequence
@@ -234,7 +283,7 @@ def _state_json(progress: Progress, compiled: str | None) -> str:
     return f'{rest[:-1]},"compiled":{compiled}}}'
 
 
-def _row(wo: UUID, progress: Progress, seq: int, compiled: str | None) -> tuple[Any, ...]:
+def _row(wo: UUID, progress: Progress, seq: int, compiled: str | None) -> Row:
     wo_data = progress["work_order"]
     issued = datetime.fromisoformat(wo_data["issued_at"]) if wo_data else None
     return (
