@@ -20,7 +20,7 @@ import asyncio
 import gc
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Protocol, runtime_checkable
 
 import asyncpg
@@ -30,13 +30,17 @@ from nats.js import JetStreamContext, api
 
 from fieldcrew_shared.envelope import check_origin, decode, payload
 from fieldcrew_shared.errors import FieldcrewError, PoisonEventError
-from fieldcrew_shared.eventstore import BATCH, SUBJECTS, EventStore, RawEvent, Recorded
+from fieldcrew_shared.eventstore import SUBJECTS, EventStore, RawEvent, Recorded
 
 log = logging.getLogger(__name__)
 
 # Events a rebuild applies per transaction at most: fewer commits, and each work order's row
 # is read and written once for many of its events (measured in bench/, issue 4).
 REPLAY_BATCH = 2048
+# A replay runs with the cyclic collector paused and collects once per this many events: what
+# a ReplayCache holds survives every batch, and the collector's passes over it after each
+# batch cost more than the replay saved by holding it (bench/, issue 4).
+REPLAY_COLLECT_EVERY = 131_072
 
 BOOKKEEPING = """
 CREATE TABLE IF NOT EXISTS {s}.checkpoint (
@@ -108,6 +112,9 @@ class ProjectionRunner:
         self.position = 0
         self._advanced = asyncio.Condition()
         self._cache = projection if isinstance(projection, ReplayCache) else None
+        # A replay's events decoded ahead, by sequence: the read-ahead decodes them while the
+        # transaction before them waits on PostgreSQL (bench/, issue 4)
+        self._decoded: dict[int, Recorded] = {}
 
     async def setup(self) -> None:
         """Create the heads table and the live schema on first start; read the live schema."""
@@ -266,21 +273,27 @@ class ProjectionRunner:
         if cache is not None:
             cache.start_replay(schema)
         try:
-            while reading is not None:
-                batch = await reading
-                reading = None
-                if not batch:
-                    break
-                if batch[-1].seq < end:
-                    reading = self._read_ahead(batch[-1].seq + 1, end)
-                await self.process(batch, schema=schema)
-                position = batch[-1].seq
-            if cache is not None:
-                async with self.pool.acquire() as conn, conn.transaction():
-                    await cache.finish_replay(conn, schema)
+            with _collector_paused():
+                collected = position
+                while reading is not None:
+                    batch = await reading
+                    reading = None
+                    if not batch:
+                        break
+                    if batch[-1].seq < end:
+                        reading = self._read_ahead(batch[-1].seq + 1, end)
+                    await self.process(batch, schema=schema)
+                    position = batch[-1].seq
+                    if position - collected >= REPLAY_COLLECT_EVERY:
+                        gc.collect()
+                        collected = position
+                if cache is not None:
+                    async with self.pool.acquire() as conn, conn.transaction():
+                        await cache.finish_replay(conn, schema)
         finally:
             if cache is not None:
                 cache.drop_replay(schema)
+            self._decoded.clear()
             if reading is not None:
                 reading.cancel()
                 reading.add_done_callback(lambda t: t.cancelled() or t.exception())
@@ -289,24 +302,31 @@ class ProjectionRunner:
     def _read_ahead(self, start: int, end: int) -> asyncio.Task[list[RawEvent]]:
         # Batched direct gets, not a push consumer: a push consumer outran nats-py's buffers on
         # a 1M-event log (slow-consumer drops, resets), while this reads only what is asked.
-        return asyncio.ensure_future(self._read_upto(start, end))
+        return asyncio.ensure_future(self._read_upto(start, end, decode_ahead=True))
 
-    async def _read_upto(self, start: int, end: int) -> list[RawEvent]:
+    async def _read_upto(
+        self, start: int, end: int, *, decode_ahead: bool = False
+    ) -> list[RawEvent]:
         out: list[RawEvent] = []
         while len(out) < REPLAY_BATCH:
-            batch = await self.store.read(self.filter_subject, start)
+            # one request for the lot: the read-ahead only moves on while the transaction
+            # before it waits on PostgreSQL, and 8 requests of 256 did not fit in those waits
+            want = REPLAY_BATCH - len(out)
+            batch = await self.store.read(self.filter_subject, start, want)
             out += batch
-            if len(batch) < BATCH or batch[-1].seq >= end:
+            if decode_ahead:
+                for raw in batch:
+                    # a poison event is decoded again when applied, and dead-lettered then
+                    with suppress(PoisonEventError):
+                        self._decoded[raw.seq] = _decoded(raw)
+            if len(batch) < want or batch[-1].seq >= end:
                 break
             start = batch[-1].seq + 1
         return out
 
     async def _apply(self, conn: asyncpg.Connection, schema: str, raws: Sequence[RawEvent]) -> None:
-        records = []
-        for raw in raws:
-            envelope = decode(raw.body)
-            check_origin(envelope, raw.subject)
-            records.append(Recorded(raw.seq, envelope, payload(envelope)))
+        ahead = self._decoded
+        records = [ahead.pop(raw.seq) if raw.seq in ahead else _decoded(raw) for raw in raws]
         try:
             await self.projection.apply(conn, schema, records)
         except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, ValueError) as exc:
@@ -330,16 +350,24 @@ class ProjectionRunner:
             )
 
 
+def _decoded(raw: RawEvent) -> Recorded:
+    """The event in ``raw``; PoisonEventError when it is not one fieldcrew wrote there."""
+    envelope = decode(raw.body)
+    check_origin(envelope, raw.subject)
+    return Recorded(raw.seq, envelope, payload(envelope))
+
+
 def _seq(event: RawEvent) -> int:
     return event.seq
 
 
 @contextmanager
 def _collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a batch is decoded and folded: its many short-lived
-    dicts and models are freed by reference counting, and the collector's passes over them
-    cost ~15% of a rebuild's CPU (bench/, issue 4). It never stays off: whoever turned it off
-    turns it back on, so nested or concurrent pauses are safe."""
+    """No cyclic garbage collection while a batch is decoded and folded (or, in a replay,
+    between collections of its own): the many short-lived dicts and models are freed by
+    reference counting, and the collector's passes over them cost ~15% of a rebuild's CPU
+    (bench/, issue 4). It never stays off: whoever turned it off turns it back on, so nested
+    or concurrent pauses are safe."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:

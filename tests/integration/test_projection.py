@@ -210,3 +210,28 @@ class _Only:
     ) -> None:
         mine = [r for r in records if r.event.subject.startswith(self.prefix)]
         await self.inner.apply(conn, schema, mine)
+
+
+async def test_a_rebuild_sets_poison_events_aside_as_the_live_runner_does(
+    store: EventStore, pool: asyncpg.Pool
+) -> None:
+    """A replay decodes events ahead of applying them (issue 4); a poison event is still
+    dead-lettered on its own, with its reason, and the events around it are applied."""
+    wo = uuid4()
+    await fill(store, wo, [5])
+    subject = subject_for("team", wo, "MemberNoteAdded")
+    garbage = await store.js.publish(subject, b"{not json")
+    bad = note(wo, "max", minutes=1).model_copy(update={"labour_minutes": -1})
+    negative = await store.append(bad, META)
+    await fill(store, wo, [7])
+    projection = _Only(LabourTotals(), subject_for("team", wo))
+    result = await rebuild(store, pool, projection, switch=False)
+    assert await totals(pool, result.schema) == {"max": 12}
+    rows = await pool.fetch(
+        f"SELECT seq, reason FROM {result.schema}.dead_letters WHERE seq = ANY($1::bigint[])"
+        " ORDER BY seq",
+        [garbage.seq, negative.seq],
+    )
+    assert [r["seq"] for r in rows] == [garbage.seq, negative.seq]
+    assert "not a fieldcrew CloudEvent" in rows[0]["reason"]
+    assert "negative labour" in rows[1]["reason"]
