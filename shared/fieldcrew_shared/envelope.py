@@ -13,10 +13,10 @@ extensions (CloudEvents names are lowercase letters and digits only):
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union, cast
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
 from fieldcrew_shared.errors import PoisonEventError
 from fieldcrew_shared.events import CATALOGUE, UPCASTERS, Event, next_version
@@ -118,6 +118,9 @@ def check_origin(envelope: Envelope, subject: str) -> None:
 
 def payload(envelope: Envelope) -> Event:
     """The envelope's data as the current version of its event, upcasting old versions."""
+    decoded: object = envelope.data
+    if isinstance(decoded, Event):  # from decode_event: validated as its event already
+        return decoded
     type_name, data = envelope.type, dict(envelope.data)
     while type_name not in CATALOGUE and type_name in UPCASTERS:
         data = UPCASTERS[type_name](data)
@@ -129,3 +132,32 @@ def payload(envelope: Envelope) -> Event:
         return cls.model_validate(data)
     except ValidationError as exc:
         raise PoisonEventError(f"{envelope.type} payload invalid: {exc.errors()[:3]}") from exc
+
+
+def _typed(cls: type[Event]) -> type[Envelope]:
+    """An envelope whose ``type`` is ``cls``'s and whose data is validated as ``cls``."""
+    tag = cast(Any, Literal)[cls.type_name()]
+    name = f"{cls.__name__}Envelope"
+    return create_model(name, __base__=Envelope, type=(tag, ...), data=(cls, ...))
+
+
+# Every current event type's envelope, told apart by ``type``: one pass from JSON to the event
+# instead of the envelope's data as a dict first and then the event from it (18.6 -> 11.5 us
+# an event; bench/, issue 4).
+_CURRENT = cast(Any, Union)[tuple(_typed(c) for c in CATALOGUE.values())]
+_EVENTS: TypeAdapter[Envelope] = TypeAdapter(
+    cast(Any, Annotated)[_CURRENT, Field(discriminator="type")]
+)
+
+
+def decode_event(raw: bytes) -> tuple[Envelope, Event]:
+    """:func:`decode` and :func:`payload` in one: the envelope and its event. An event of a
+    current type is validated in one pass (its envelope's ``data`` is then the event itself);
+    anything else, an old version to upcast or a poison message, goes the two-step way, which
+    raises :class:`PoisonEventError` with the reason."""
+    try:
+        envelope = _EVENTS.validate_json(raw)
+    except ValidationError:
+        envelope = decode(raw)
+        return envelope, payload(envelope)
+    return envelope, payload(envelope)

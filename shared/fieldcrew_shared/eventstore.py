@@ -32,9 +32,8 @@ from fieldcrew_shared.envelope import (
     Envelope,
     Metadata,
     check_origin,
-    decode,
+    decode_event,
     encode,
-    payload,
     seal,
 )
 from fieldcrew_shared.errors import BackendUnavailableError, ConcurrencyError, PoisonEventError
@@ -181,9 +180,9 @@ class EventStore:
         for raw in await self._read_all(subject_filter):
             version = raw.seq
             try:
-                envelope = decode(raw.body)
+                envelope, event = decode_event(raw.body)
                 check_origin(envelope, raw.subject)
-                records.append(Recorded(raw.seq, envelope, payload(envelope)))
+                records.append(Recorded(raw.seq, envelope, event))
             except PoisonEventError as exc:
                 log.error(
                     "skipping undecodable or misplaced event",
@@ -227,8 +226,8 @@ class EventStore:
         except (NatsTimeoutError, NoRespondersError, ConnectionClosedError) as exc:
             raise BackendUnavailableError("JetStream is not answering") from exc
         assert raw.data is not None and raw.seq is not None
-        envelope = decode(raw.data)
-        return Recorded(seq=raw.seq, envelope=envelope, event=payload(envelope))
+        envelope, event = decode_event(raw.data)
+        return Recorded(seq=raw.seq, envelope=envelope, event=event)
 
     async def last_sequence(self) -> int:
         """The stream's last sequence number (0 when empty)."""

@@ -28,7 +28,7 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext, api
 
-from fieldcrew_shared.envelope import check_origin, decode, payload
+from fieldcrew_shared.envelope import check_origin, decode_event
 from fieldcrew_shared.errors import FieldcrewError, PoisonEventError
 from fieldcrew_shared.eventstore import SUBJECTS, EventStore, RawEvent, Recorded
 
@@ -352,9 +352,9 @@ class ProjectionRunner:
 
 def _decoded(raw: RawEvent) -> Recorded:
     """The event in ``raw``; PoisonEventError when it is not one fieldcrew wrote there."""
-    envelope = decode(raw.body)
+    envelope, event = decode_event(raw.body)
     check_origin(envelope, raw.subject)
-    return Recorded(raw.seq, envelope, payload(envelope))
+    return Recorded(raw.seq, envelope, event)
 
 
 def _seq(event: RawEvent) -> int:
