@@ -37,9 +37,10 @@ log = logging.getLogger(__name__)
 # Events a rebuild applies per transaction at most: fewer commits, and each work order's row
 # is read and written once for many of its events (measured in bench/, issue 4).
 REPLAY_BATCH = 2048
-# A replay runs with the cyclic collector paused and collects once per this many events: what
-# a ReplayCache holds survives every batch, and the collector's passes over it after each
-# batch cost more than the replay saved by holding it (bench/, issue 4).
+# A replay runs with the cyclic collector paused and collects the young generations once per
+# this many events: what a ReplayCache holds survives every batch, and the collector's passes
+# over it after each batch cost more than the replay saved by holding it. Young only: a full
+# pass over 8,192 held work orders took ~0.9 s, a young one ~40 ms (bench/, issue 4).
 REPLAY_COLLECT_EVERY = 131_072
 
 BOOKKEEPING = """
@@ -285,7 +286,7 @@ class ProjectionRunner:
                     await self.process(batch, schema=schema)
                     position = batch[-1].seq
                     if position - collected >= REPLAY_COLLECT_EVERY:
-                        gc.collect()
+                        gc.collect(1)
                         collected = position
                 if cache is not None:
                     async with self.pool.acquire() as conn, conn.transaction():
