@@ -69,6 +69,27 @@ async def _play(
     return time.perf_counter() - started, latencies
 
 
+async def _alternating(
+    sides: list[tuple[str, Sequence[Sequence[object]], Send]], rep: int
+) -> dict[str, tuple[float, list[float]]]:
+    """One at a time, the sides taking turns work order by work order, so that both meet the
+    same moments of a shared, noisy machine (in blocks, the ratio swung from 0.75x to 0.94x
+    between runs); each side's time is the sum of its own appends."""
+    timed: dict[str, tuple[float, list[float]]] = {name: (0.0, []) for name, _, _ in sides}
+    order = sides if rep % 2 else list(reversed(sides))
+    for n in range(len(sides[0][1])):
+        for name, orders, send in order:
+            versions: dict[str, int] = {}
+            seconds, latencies = timed[name]
+            for item in orders[n]:
+                started = time.perf_counter()
+                await send(item, versions)
+                latencies.append(time.perf_counter() - started)
+                seconds += latencies[-1]
+            timed[name] = (seconds, latencies)
+    return timed
+
+
 def ours(stores: dict[str, EventStore]) -> Send:
     async def send(item: object, versions: dict[str, int]) -> None:
         assert isinstance(item, Step)
@@ -129,9 +150,13 @@ async def _compare(
             ("ours", ours_orders, our_send),
             ("raw", raw_orders, raw_send),
         ]
-        for name, items, send in sides if rep % 2 else reversed(sides):
-            seconds, latencies = await _play(items, send, width)
-            if rep:
+        if width == 1:
+            timed = await _alternating(sides, rep)
+        else:
+            timed = {name: await _play(items, send, width) for name, items, send in
+                     (sides if rep % 2 else reversed(sides))}  # fmt: skip
+        if rep:
+            for name, (seconds, latencies) in timed.items():
                 rates[name].append(count * 10 / seconds)
                 lat[name] += latencies
     _report(results, mode, width, rates, lat)
