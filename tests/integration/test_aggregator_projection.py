@@ -198,3 +198,26 @@ async def test_a_replay_holding_rows_in_memory_writes_what_batch_by_batch_writes
     replayed = await everything(pool, await replay_into(pool, batches, roll_back=roll_back))
     assert replayed == live
     assert len(live[0]) == 5 and len(live[1]) == 6  # five work orders, one revised
+
+
+async def test_a_crew_name_with_nul_is_refused_as_its_work_order_is_folded(
+    pool: asyncpg.Pool,
+) -> None:
+    """PostgreSQL text cannot hold NUL. The ``WorkOrderIssued`` is refused as it is folded
+    (ValueError: the runner dead-letters it), live and in a replay alike; a replay writes rows
+    batches later, where the failure would have hit other events (ADR 0017)."""
+    wo = uuid4()
+    event = issued(wo, members=("m1", "m\x002"))
+    meta = Metadata(actor="x", actorrole="dispatcher", correlationid="c")
+    record = Recorded(1, seal(event, meta, source="tests"), event)
+    projection = ServerReportProjection()
+    schema = f"agg_test_{uuid4().hex[:10]}"
+    async with pool.acquire() as conn:
+        await create_schema(conn, projection, schema)
+        for replaying in (False, True):
+            if replaying:
+                projection.start_replay(schema)
+            with pytest.raises(ValueError, match="NUL"):
+                async with conn.transaction():
+                    await projection.apply(conn, schema, [record])
+    assert await pool.fetchval(f"SELECT count(*) FROM {schema}.progress") == 0
