@@ -62,6 +62,13 @@ class RawEvent:
     subject: str
     body: bytes
 
+    def decoded(self) -> Recorded:
+        """The event it holds; PoisonEventError when it is not a fieldcrew event written on
+        its own context's subjects."""
+        envelope, event = decode_event(self.body)
+        check_origin(envelope, self.subject)
+        return Recorded(self.seq, envelope, event)
+
 
 @dataclass(frozen=True)
 class Recorded:
@@ -180,9 +187,7 @@ class EventStore:
         for raw in await self._read_all(subject_filter):
             version = raw.seq
             try:
-                envelope, event = decode_event(raw.body)
-                check_origin(envelope, raw.subject)
-                records.append(Recorded(raw.seq, envelope, event))
+                records.append(raw.decoded())
             except PoisonEventError as exc:
                 log.error(
                     "skipping undecodable or misplaced event",

@@ -28,7 +28,6 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext, api
 
-from fieldcrew_shared.envelope import check_origin, decode_event
 from fieldcrew_shared.errors import FieldcrewError, PoisonEventError
 from fieldcrew_shared.eventstore import SUBJECTS, EventStore, RawEvent, Recorded
 
@@ -319,7 +318,7 @@ class ProjectionRunner:
                 for raw in batch:
                     # a poison event is decoded again when applied, and dead-lettered then
                     with suppress(PoisonEventError):
-                        self._decoded[raw.seq] = _decoded(raw)
+                        self._decoded[raw.seq] = raw.decoded()
             if len(batch) < want or batch[-1].seq >= end:
                 break
             start = batch[-1].seq + 1
@@ -327,7 +326,7 @@ class ProjectionRunner:
 
     async def _apply(self, conn: asyncpg.Connection, schema: str, raws: Sequence[RawEvent]) -> None:
         ahead = self._decoded
-        records = [ahead.pop(raw.seq) if raw.seq in ahead else _decoded(raw) for raw in raws]
+        records = [ahead.pop(raw.seq) if raw.seq in ahead else raw.decoded() for raw in raws]
         try:
             await self.projection.apply(conn, schema, records)
         except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, ValueError) as exc:
@@ -349,13 +348,6 @@ class ProjectionRunner:
                 exc.message,
                 d.body,
             )
-
-
-def _decoded(raw: RawEvent) -> Recorded:
-    """The event in ``raw``; PoisonEventError when it is not one fieldcrew wrote there."""
-    envelope, event = decode_event(raw.body)
-    check_origin(envelope, raw.subject)
-    return Recorded(raw.seq, envelope, event)
 
 
 def _seq(event: RawEvent) -> int:
