@@ -159,5 +159,4 @@ def decode_event(raw: bytes) -> tuple[Envelope, Event]:
         envelope = _EVENTS.validate_json(raw)
     except ValidationError:
         envelope = decode(raw)
-        return envelope, payload(envelope)
     return envelope, payload(envelope)
