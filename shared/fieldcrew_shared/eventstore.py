@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 from uuid import UUID
@@ -25,7 +25,7 @@ from nats.aio.subscription import Subscription
 from nats.errors import ConnectionClosedError, NoRespondersError, NoServersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import api
-from nats.js.errors import APIError
+from nats.js.errors import APIError, NoStreamResponseError
 from nats.js.errors import NotFoundError as JsNotFoundError
 
 from fieldcrew_shared.envelope import (
@@ -179,6 +179,35 @@ class EventStore:
         except (NatsTimeoutError, NoRespondersError, ConnectionClosedError) as exc:
             raise BackendUnavailableError("JetStream did not acknowledge the event") from exc
         return Appended(seq=ack.seq, duplicate=bool(ack.duplicate), envelope=envelope)
+
+    async def append_many(self, items: Sequence[tuple[Event, Metadata, UUID]]) -> list[Appended]:
+        """Append ``(event, metadata, event id)`` in this order, all in flight at once: the
+        publishes go out one after the other on the connection (so the stream keeps their
+        order) and the acknowledgements are awaited together. No optimistic concurrency, so
+        for events whose ids make a retry a no-op (``Nats-Msg-Id``). When it raises, some of
+        them may be stored: append them all again."""
+        sealed = [seal(event, meta, source=self.source, event_id=eid) for event, meta, eid in items]
+        acks = []
+        try:
+            for (event, _, _), envelope in zip(items, sealed, strict=True):
+                acks.append(
+                    await self.js.publish_async(
+                        event.subject,
+                        encode(envelope),
+                        stream=self.stream,
+                        headers={"Nats-Msg-Id": envelope.id},
+                    )
+                )
+            async with asyncio.timeout(self.timeout):
+                done = await asyncio.gather(*acks)
+        except (TimeoutError, NoStreamResponseError, ConnectionClosedError) as exc:
+            for ack in acks:
+                ack.cancel()  # nats-py forgets a cancelled one; a late ack finds nobody
+            raise BackendUnavailableError("JetStream did not acknowledge the events") from exc
+        return [
+            Appended(seq=ack.seq, duplicate=bool(ack.duplicate), envelope=envelope)
+            for ack, envelope in zip(done, sealed, strict=True)
+        ]
 
     async def load(self, subject_filter: str) -> Loaded:
         """Every event whose subject matches ``subject_filter``, in stream order."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections.abc import AsyncIterator
@@ -10,11 +11,13 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 from fieldcrew_aggregator.projection import ServerReportProjection
+from fieldcrew_aggregator.publisher import Announcer, publish_pending
 from fieldcrew_cli.servers import Infra
 from fieldcrew_shared.envelope import Metadata, seal
-from fieldcrew_shared.events import Event, ServerReportCompiled
-from fieldcrew_shared.eventstore import Recorded
+from fieldcrew_shared.events import Event, ServerReportCompiled, subject_for
+from fieldcrew_shared.eventstore import EventStore, Recorded, connect
 from fieldcrew_shared.projection import create_schema
+from nats.aio.msg import Msg
 
 from tests.unit.factories import issued, note, photo, report
 
@@ -103,6 +106,79 @@ async def test_a_revision_waits_in_the_outbox_until_its_announcement_is_read_bac
     # a replay that meets the compile and its announcement in one batch leaves nothing behind
     replayed = await project_into(pool, [[*records, announcement(wo, 1, 20)]])
     assert await outbox(pool, replayed) == set()
+
+
+@pytest.fixture
+async def announcing(infra: Infra) -> AsyncIterator[EventStore]:
+    nc = await connect(infra.nats_url, name="test-announcer")
+    store = EventStore(nc, source="fieldcrew/aggregator")
+    await store.ensure_stream()
+    yield store
+    await nc.drain()
+
+
+async def test_every_waiting_revision_is_announced_once_in_the_order_it_compiled(
+    pool: asyncpg.Pool, announcing: EventStore
+) -> None:
+    first, second = crew_flow_records(), crew_flow_records()
+    a, b = first[0].event.work_order_id, second[0].event.work_order_id
+    late = photo(a, "m2", sha="e" * 64)
+    meta = Metadata(actor="x", actorrole="technician", correlationid="c")
+    schema = await project_into(
+        pool, [first, second, [Recorded(99, seal(late, meta, source="tests"), late)]]
+    )
+    assert await outbox(pool, schema) == {(a, 1), (b, 1), (a, 2)}
+    assert await publish_pending(announcing, pool, schema) == 3
+    assert await outbox(pool, schema) == set()
+    stored = await pool.fetch(
+        f"SELECT work_order_id, revision, report FROM {schema}.server_reports"
+    )
+    reports = {(r[0], r[1]): json.loads(r[2]) for r in stored}
+    for wo, revisions in ((a, [1, 2]), (b, [1])):
+        announced = (await announcing.load(subject_for("aggregator", wo))).events
+        assert isinstance(announced[0], ServerReportCompiled)
+        assert [e.revision for e in announced] == revisions  # type: ignore[attr-defined]
+        assert [e.report for e in announced] == [reports[wo, r] for r in revisions]  # type: ignore[attr-defined]
+    # what a crash between the publishes and the outbox's DELETE leaves: announced again,
+    # and JetStream drops the repeats
+    await pool.execute(f"INSERT INTO {schema}.outbox VALUES ($1, 1), ($1, 2)", a)
+    assert await publish_pending(announcing, pool, schema) == 2
+    assert len((await announcing.load(subject_for("aggregator", a))).records) == 2
+    assert await publish_pending(announcing, pool, schema) == 0
+
+
+async def test_the_announcer_publishes_beside_the_runner_when_a_commit_wakes_it(
+    pool: asyncpg.Pool, announcing: EventStore
+) -> None:
+    records = crew_flow_records()
+    wo = records[0].event.work_order_id
+    projection = ServerReportProjection()
+    schema = await project_into(pool, [])
+    announcer = Announcer(announcing, pool, projection)
+    await announcer(schema)  # as at start: nothing waiting
+    heard = asyncio.Event()
+
+    async def on_msg(msg: Msg) -> None:
+        heard.set()
+
+    sub = await announcing.nc.subscribe(
+        subject_for("aggregator", wo, "ServerReportCompiled"), cb=on_msg
+    )
+    task = asyncio.create_task(announcer.run())
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await projection.apply(conn, schema, records)
+        assert projection.outboxed
+        await announcer.after_commit(schema)
+        async with asyncio.timeout(10):
+            await heard.wait()
+        announcer.close()
+        await task
+    finally:
+        task.cancel()
+        await sub.unsubscribe()
+    assert await outbox(pool, schema) == set()
+    assert not projection.outboxed and announcer.looked_at == schema
 
 
 async def test_a_schema_made_before_the_outbox_gets_what_it_had_not_announced(

@@ -153,6 +153,23 @@ async def test_a_retried_append_with_the_same_event_id_is_dropped(store: EventSt
     assert len((await store.load(subject_for("team", wo))).records) == 1
 
 
+async def test_append_many_keeps_their_order_and_a_repeat_of_them_is_dropped(
+    store: EventStore,
+) -> None:
+    wo = uuid4()
+    notes = [note(wo, f"m{i}") for i in range(300)]
+    items = [(n, META, uuid4()) for n in notes]
+    first = await store.append_many(items)
+    seqs = [a.seq for a in first]
+    assert seqs == sorted(set(seqs)) and not any(a.duplicate for a in first)
+    loaded = await store.load(subject_for("team", wo))
+    assert loaded.events == notes and [r.seq for r in loaded.records] == seqs
+    assert [r.envelope.id for r in loaded.records] == [str(eid) for _, _, eid in items]
+    again = await store.append_many(items)  # a retry after a failure: nothing stored twice
+    assert all(a.duplicate for a in again) and [a.seq for a in again] == seqs
+    assert len((await store.load(subject_for("team", wo))).records) == len(notes)
+
+
 async def test_last_finds_the_newest_event_or_none(store: EventStore) -> None:
     wo = uuid4()
     assert await store.last(subject_for("dispatch", wo, "WorkOrderIssued")) is None

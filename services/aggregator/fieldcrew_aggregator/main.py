@@ -20,17 +20,20 @@ def create_app(settings: Settings) -> FastAPI:
         store = backends.store
 
         projection = ServerReportProjection()
-        announce = Announcer(store, pool, projection)
-        runner = ProjectionRunner(store, pool, projection, after_commit=announce)
+        announcer = Announcer(store, pool, projection)
+        runner = ProjectionRunner(store, pool, projection, after_commit=announcer.after_commit)
         await runner.setup()
-        await announce(runner.schema)
+        await announcer(runner.schema)
         app.state.runner = runner
         stop = asyncio.Event()
         task = asyncio.create_task(runner.run(stop), name="aggregator-projection")
+        announcing = asyncio.create_task(announcer.run(), name="aggregator-announcer")
 
         async def finish() -> None:
             stop.set()
             await task
+            announcer.close()
+            await announcing
 
         backends.stack.push_async_callback(finish)
 

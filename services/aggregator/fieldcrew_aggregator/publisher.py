@@ -1,6 +1,6 @@
 """Announce compiled server reports: ``ServerReportCompiled`` for every new revision.
 
-Runs after each committed batch (never during a rebuild), on what the projection put in its
+Runs beside the live runner (never during a rebuild), on what the projection put in its
 outbox. The event id is derived from the work order and revision, so a repeat is dropped by
 JetStream's de-duplication. A revision leaves the outbox once appended, and again (a no-op, or
 after a crash in between) when the projection reads the event back from the log.
@@ -8,16 +8,21 @@ after a crash in between) when the projection reads the event back from the log.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 
 import asyncpg
 import orjson
 from fieldcrew_shared.envelope import Metadata
+from fieldcrew_shared.errors import FieldcrewError
 from fieldcrew_shared.events import ServerReportCompiled
 from fieldcrew_shared.eventstore import EventStore
 
 from fieldcrew_aggregator import queries
 from fieldcrew_aggregator.projection import ServerReportProjection
+
+log = logging.getLogger(__name__)
 
 NAMESPACE = uuid.UUID("a3c1e0f4-7d2b-4c55-9b7e-3f1d2e6a8c90")
 SYSTEM = "fieldcrew-aggregator"
@@ -25,33 +30,44 @@ BATCH = 500  # revisions read from the outbox at a time
 
 
 async def publish_pending(store: EventStore, pool: asyncpg.Pool, schema: str) -> int:
-    """Publish every compiled revision not yet announced; returns how many."""
+    """Publish every compiled revision not yet announced, in the order they compiled;
+    returns how many. Each round's announcements are in flight together and leave the outbox
+    in one statement: one after the other, each waiting for its acknowledgement and its
+    DELETE, the last of a busy batch's reports was announced ~0.3 s after it compiled on a
+    loaded machine (bench/, issue 4)."""
     published = 0
     while True:
         rows = await queries.unannounced(pool, schema, BATCH)
-        for row in rows:
-            wo, revision = row["work_order_id"], row["revision"]
-            event = ServerReportCompiled(
-                work_order_id=wo, revision=revision, report=orjson.loads(row["report"])
-            )
-            meta = Metadata(actor=SYSTEM, actorrole="system", correlationid=str(wo))
-            await store.append(event, meta, event_id=uuid.uuid5(NAMESPACE, f"{wo}:{revision}"))
-            await queries.announced(pool, schema, wo, revision)
+        if rows:
+            revisions = [(r["work_order_id"], r["revision"]) for r in rows]
+            await store.append_many([_announcement(r) for r in rows])
+            await queries.announced(pool, schema, revisions)
         published += len(rows)
         if len(rows) < BATCH:
             return published
 
 
+def _announcement(row: asyncpg.Record) -> tuple[ServerReportCompiled, Metadata, uuid.UUID]:
+    wo, revision, report = row["work_order_id"], row["revision"], row["report"]
+    event = ServerReportCompiled(work_order_id=wo, revision=revision, report=orjson.loads(report))
+    meta = Metadata(actor=SYSTEM, actorrole="system", correlationid=str(wo))
+    return event, meta, uuid.uuid5(NAMESPACE, f"{wo}:{revision}")
+
+
 class Announcer:
-    """The live runner's after-commit step: publishes what the projection put in its outbox.
-    After a batch that compiled nothing (most batches) it does not look, unless the live
-    schema changed or the last attempt failed."""
+    """Publishes what the projection put in its outbox: called, it does so at once; as the
+    live runner's after-commit step (:meth:`after_commit`), it wakes :meth:`run`, which does
+    so while the runner goes on with the next batch. After a batch that compiled nothing (most
+    batches) it does not look, unless the live schema changed or the last attempt failed."""
 
     def __init__(
         self, store: EventStore, pool: asyncpg.Pool, projection: ServerReportProjection
     ) -> None:
         self.store, self.pool, self.projection = store, pool, projection
         self.looked_at: str | None = None  # the schema whose outbox was last emptied
+        self._due = asyncio.Event()
+        self._schema = ""
+        self._closing = False
 
     async def __call__(self, schema: str) -> None:
         if schema == self.looked_at and not self.projection.outboxed:
@@ -59,3 +75,30 @@ class Announcer:
         self.projection.outboxed, self.looked_at = False, None
         await publish_pending(self.store, self.pool, schema)
         self.looked_at = schema
+
+    async def after_commit(self, schema: str) -> None:
+        if schema == self.looked_at and not self.projection.outboxed:
+            return
+        self._schema = schema
+        self._due.set()
+
+    async def run(self) -> None:
+        """Announce whenever :meth:`after_commit` asks, until :meth:`close`. A failure is
+        logged and retried when the next batch commits, or at the next start."""
+        while True:
+            await self._due.wait()
+            self._due.clear()
+            if self._closing:
+                return
+            try:
+                await self(self._schema)
+            except FieldcrewError as exc:
+                log.warning("announcing server reports failed", extra={"why": exc.message})
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("announcing server reports failed", extra={"why": str(exc)})
+
+    def close(self) -> None:
+        """Make :meth:`run` return once the round in progress is done (what is left waits in
+        the outbox for the next start)."""
+        self._closing = True
+        self._due.set()

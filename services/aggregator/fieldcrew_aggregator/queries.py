@@ -70,9 +70,12 @@ async def unannounced(pool: asyncpg.Pool, schema: str, limit: int) -> list[async
     return rows
 
 
-async def announced(pool: asyncpg.Pool, schema: str, work_order_id: UUID, revision: int) -> None:
+async def announced(pool: asyncpg.Pool, schema: str, revisions: list[tuple[UUID, int]]) -> None:
+    """Take announced revisions, ``(work order, revision)``, and any before them, out of the
+    outbox."""
     await pool.execute(
-        f"DELETE FROM {schema}.outbox WHERE work_order_id = $1 AND revision <= $2",
-        work_order_id,
-        revision,
+        f"DELETE FROM {schema}.outbox o USING unnest($1::uuid[], $2::int[]) a(wo, rev)"
+        " WHERE o.work_order_id = a.wo AND o.revision <= a.rev",
+        [wo for wo, _ in revisions],
+        [rev for _, rev in revisions],
     )
