@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Union, cast
 from uuid import UUID, uuid4
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
 from fieldcrew_shared.errors import PoisonEventError
@@ -85,7 +86,15 @@ def seal(event: Event, meta: Metadata, *, source: str, event_id: UUID | None = N
 
 
 def encode(envelope: Envelope) -> bytes:
-    return envelope.model_dump_json(exclude_none=True).encode()
+    """The envelope as JSON, its unset (None) attributes left out: byte for byte what
+    ``model_dump_json(exclude_none=True)`` writes, by orjson. Pydantic inferred the type of
+    every value in ``data`` on every call: 7.5 -> 2.5 us an event hot, and an append one at
+    a time spent ~60 us less between its waits on the network (bench/, issue 4)."""
+    values = {**envelope.__dict__, **(envelope.__pydantic_extra__ or {})}
+    return orjson.dumps(
+        {key: value for key, value in values.items() if value is not None},
+        option=orjson.OPT_UTC_Z,
+    )
 
 
 def decode(raw: bytes) -> Envelope:

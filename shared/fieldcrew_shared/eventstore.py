@@ -185,7 +185,11 @@ class EventStore:
         publishes go out one after the other on the connection (so the stream keeps their
         order) and the acknowledgements are awaited together. No optimistic concurrency, so
         for events whose ids make a retry a no-op (``Nats-Msg-Id``). When it raises, some of
-        them may be stored: append them all again."""
+        them may be stored: append them all again.
+
+        nats-py 2.16's ``publish_async`` raises a JetStream error inside its reply handler
+        instead of handing it to the future (``APIError.from_error`` raises), so an error
+        answer ends here as BackendUnavailableError once the timeout has passed."""
         sealed = [seal(event, meta, source=self.source, event_id=eid) for event, meta, eid in items]
         acks = []
         try:

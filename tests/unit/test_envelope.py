@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from uuid import uuid4
 
@@ -19,9 +20,16 @@ from fieldcrew_shared.envelope import (
     seal,
 )
 from fieldcrew_shared.errors import PoisonEventError
-from fieldcrew_shared.events import CATALOGUE, UPCASTERS, Event, MemberNoteAdded
+from fieldcrew_shared.events import (
+    CATALOGUE,
+    UPCASTERS,
+    Event,
+    GeoPoint,
+    MemberNoteAdded,
+    ServerReportCompiled,
+)
 
-from tests.unit.factories import note
+from tests.unit.factories import issued, note, photo
 
 GOLDEN = sorted((Path(__file__).parent.parent / "golden").glob("*.json"))
 META = Metadata(actor="max", actorrole="technician", correlationid="corr-1", causationid="k-1")
@@ -60,6 +68,36 @@ def test_the_official_cloudevents_sdk_reads_our_envelope() -> None:
     assert ce["correlationid"] == "corr-1" and ce["causationid"] == "k-1"
     assert ce["actor"] == "max" and ce["actorrole"] == "technician"
     assert ce.data["parts"] == [{"part_no": "P-1", "qty": 2}]
+
+
+def _golden_envelopes() -> list[Envelope]:
+    return [decode(path.read_bytes()) for path in GOLDEN]
+
+
+def _sealed_envelopes() -> list[Envelope]:
+    wo = uuid4()
+    kyiv = timezone(timedelta(hours=2))
+    metas = [
+        META,  # a causation id, the time it happened left to the server
+        Metadata(actor="a", actorrole="r", correlationid="c"),  # no causation id: left out
+        Metadata(actor="a", actorrole="r", correlationid="c", occurred_at=datetime(2026, 11, 2)),
+        Metadata(actor="ü", actorrole="r", correlationid="c\n\"", occurred_at=datetime(
+            2026, 11, 2, 10, 20, 0, 1, tzinfo=kyiv)),
+    ]  # fmt: skip
+    events: list[Event] = [
+        issued(wo).model_copy(update={"due_at": datetime(2026, 12, 1, tzinfo=UTC)}),
+        note(wo, "max", parts=(("P-1", 2),)),
+        photo(wo, "m1", sha="a" * 64),  # None fields inside data stay, as null
+        photo(wo, "m1", sha="b" * 64).model_copy(update={"location": GeoPoint(lat=48.1, lon=-0.1)}),
+        ServerReportCompiled(work_order_id=wo, revision=2, report={"x": [1.5, None, "é"]}),
+    ]
+    return [seal(e, m, source=f"fieldcrew/{e.context}") for e in events for m in metas]
+
+
+@pytest.mark.parametrize("envelope", [*_golden_envelopes(), *_sealed_envelopes()])
+def test_encode_writes_what_pydantic_writes(envelope: Envelope) -> None:
+    """encode() writes with orjson; its bytes must stay pydantic's, extensions included."""
+    assert encode(envelope) == envelope.model_dump_json(exclude_none=True).encode()
 
 
 @DECODERS
