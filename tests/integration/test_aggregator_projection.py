@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 from collections.abc import AsyncIterator
 from uuid import UUID, uuid4
@@ -164,17 +165,31 @@ async def test_the_announcer_publishes_beside_the_runner_when_a_commit_wakes_it(
     sub = await announcing.nc.subscribe(
         subject_for("aggregator", wo, "ServerReportCompiled"), cb=on_msg
     )
+    failed = asyncio.Event()
+
+    class Failures(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno == logging.WARNING:
+                failed.set()
+
+    handler = Failures()
+    logging.getLogger("fieldcrew_aggregator.publisher").addHandler(handler)
     task = asyncio.create_task(announcer.run())
     try:
         async with pool.acquire() as conn, conn.transaction():
             await projection.apply(conn, schema, records)
         assert projection.outboxed
+        # a round that fails (here: no such schema) is logged, and the next commit retries
+        await announcer.after_commit("agg_test_missing")
+        async with asyncio.timeout(10):
+            await failed.wait()
         await announcer.after_commit(schema)
         async with asyncio.timeout(10):
             await heard.wait()
         announcer.close()
         await task
     finally:
+        logging.getLogger("fieldcrew_aggregator.publisher").removeHandler(handler)
         task.cancel()
         await sub.unsubscribe()
     assert await outbox(pool, schema) == set()

@@ -31,9 +31,11 @@ def create_app(settings: Settings) -> FastAPI:
 
         async def finish() -> None:
             stop.set()
-            await task
-            announcer.close()
-            await announcing
+            try:
+                await task
+            finally:
+                announcer.close()
+                await announcing
 
         backends.stack.push_async_callback(finish)
 

@@ -96,6 +96,8 @@ class Announcer:
                 log.warning("announcing server reports failed", extra={"why": exc.message})
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("announcing server reports failed", extra={"why": str(exc)})
+            except Exception:  # a bug: said loudly, and the next commit tries again
+                log.exception("announcing server reports failed")
 
     def close(self) -> None:
         """Make :meth:`run` return once the round in progress is done (what is left waits in
