@@ -64,24 +64,37 @@ class Envelope(BaseModel):
         return self.recordedat
 
 
+# What seal() copies: the constants set, every other field replaced by it
+_BLANK = Envelope.model_construct(
+    **(
+        dict.fromkeys(Envelope.model_fields)
+        | {"specversion": "1.0", "datacontenttype": "application/json"}
+    )
+)
+
+
 def seal(event: Event, meta: Metadata, *, source: str, event_id: UUID | None = None) -> Envelope:
     """Wrap ``event`` in an envelope, stamped as recorded now."""
     now = datetime.now(UTC)
     # Every value below comes from an already validated Event and Metadata, so validating the
     # envelope again would only repeat that work (about half of an append's CPU; issue 4).
-    return Envelope.model_construct(
-        id=str(event_id or uuid4()),
-        source=source,
-        type=event.type_name(),
-        subject=str(event.work_order_id),
-        time=meta.occurred_at or now,
-        data=event.model_dump(mode="json"),
-        correlationid=meta.correlationid,
-        causationid=meta.causationid,
-        actor=meta.actor,
-        actorrole=meta.actorrole,
-        schemaversion=event.version,
-        recordedat=now,
+    # A copy of a blank envelope with every field replaced: 16 us a seal against 27 for
+    # ``model_construct``, which looks every field up again (bench/, issue 4).
+    return _BLANK.model_copy(
+        update={
+            "id": str(event_id or uuid4()),
+            "source": source,
+            "type": event.type_name(),
+            "subject": str(event.work_order_id),
+            "time": meta.occurred_at or now,
+            "data": event.model_dump(mode="json"),
+            "correlationid": meta.correlationid,
+            "causationid": meta.causationid,
+            "actor": meta.actor,
+            "actorrole": meta.actorrole,
+            "schemaversion": event.version,
+            "recordedat": now,
+        }
     )
 
 
