@@ -102,7 +102,7 @@ def encode(envelope: Envelope) -> bytes:
     """The envelope as JSON, its unset (None) attributes left out: byte for byte what
     ``model_dump_json(exclude_none=True)`` writes, by orjson. Pydantic inferred the type of
     every value in ``data`` on every call: 7.5 -> 2.5 us an event hot, and an append one at
-    a time spent ~60 us less between its waits on the network (bench/, issue 4)."""
+    a time spent ~25-60 us less between its waits on the network (bench/, issue 4)."""
     values = {**envelope.__dict__, **(envelope.__pydantic_extra__ or {})}
     return orjson.dumps(
         {key: value for key, value in values.items() if value is not None},
