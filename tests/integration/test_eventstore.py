@@ -10,7 +10,7 @@ from uuid import uuid4
 import pytest
 from fieldcrew_cli.servers import Infra
 from fieldcrew_shared.envelope import Metadata
-from fieldcrew_shared.errors import ConcurrencyError
+from fieldcrew_shared.errors import BackendUnavailableError, ConcurrencyError
 from fieldcrew_shared.events import subject_for
 from fieldcrew_shared.eventstore import (
     SUBJECTS,
@@ -168,6 +168,19 @@ async def test_append_many_keeps_their_order_and_a_repeat_of_them_is_dropped(
     again = await store.append_many(items)  # a retry after a failure: nothing stored twice
     assert all(a.duplicate for a in again) and [a.seq for a in again] == seqs
     assert len((await store.load(subject_for("team", wo))).records) == len(notes)
+
+
+async def test_append_many_refused_by_jetstream_fails_as_unavailable_and_stores_nothing(
+    store: EventStore,
+) -> None:
+    """nats-py's publish_async loses a JetStream error answer (here: the stream expected is
+    not the one the subject belongs to), so it ends as BackendUnavailableError once the
+    store's timeout has passed, and the caller retries the round later."""
+    wo = uuid4()
+    wrong = EventStore(store.nc, source="fieldcrew/team", stream="NOT_FIELDCREW", timeout=0.5)
+    with pytest.raises(BackendUnavailableError):
+        await wrong.append_many([(note(wo, "m1"), META, uuid4())])
+    assert (await store.load(subject_for("team", wo))).records == []
 
 
 async def test_last_finds_the_newest_event_or_none(store: EventStore) -> None:
