@@ -113,7 +113,9 @@ def raw(js: JetStreamContext, use_async: bool) -> Send:
             "Nats-Expected-Last-Subject-Sequence-Subject": item.aggregate,
         }
         if use_async:
-            future = await js.publish_async(item.subject, item.body, headers=headers)
+            future = await js.publish_async(
+                item.subject, item.body, stream="FIELDCREW", headers=headers
+            )
             ack = await future
         else:
             ack = await js.publish(item.subject, item.body, stream="FIELDCREW", headers=headers)
