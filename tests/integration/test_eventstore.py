@@ -177,8 +177,8 @@ async def test_a_cancelled_first_append_does_not_cancel_the_others(store: EventS
     fresh = EventStore(store.nc, source="fieldcrew/team")
     wo = uuid4()
     tasks = [asyncio.create_task(fresh.append(note(wo, f"m{i}"), META)) for i in range(10)]
-    await asyncio.sleep(0)  # one turn of the loop: each task is now waiting on the subscription
-    tasks[0].cancel()
+    # runs after each task's first step, when every one of them waits on the subscription
+    asyncio.get_running_loop().call_soon(tasks[0].cancel)
     done = await asyncio.gather(*tasks[1:])
     assert len({a.seq for a in done}) == 9
     assert tasks[0].cancelled()
