@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import nats
 from fieldcrew_aggregator.projection import ServerReportProjection
 from fieldcrew_shared.eventstore import EventStore, connect
 from fieldcrew_shared.rebuild import rebuild
@@ -60,7 +61,8 @@ async def fill(nc: NATS, log: Log, work_orders: int) -> None:
 
 
 async def raw_read(nc: NATS) -> tuple[int, float]:
-    """Read the whole stream with an ordered push consumer; (messages, seconds)."""
+    """Read the whole stream with an ordered push consumer; (messages, seconds). ``nc`` is
+    plain nats-py's client (``nats.connect``), not ours with its quicker header parsing."""
     store = EventStore(nc, source="bench")
     last = await store.last_sequence()
     done = asyncio.Event()
@@ -132,6 +134,7 @@ async def rows_check(pool: asyncpg.Pool, schema: str) -> dict[str, int]:
 async def run(env: BenchEnv, results: Results, log: Log, *, reps: int) -> None:
     """Our rebuild and the raw read, interleaved ``reps`` times over the same log."""
     nc = await connect(env.infra.nats_url, name="bench-rebuild")
+    raw_nc = await nats.connect(env.infra.nats_url, name="bench-rebuild-raw")
     pool = await asyncpg.create_pool(env.infra.database_url, min_size=1, max_size=4)
     ours: list[float] = []
     raw: list[float] = []
@@ -142,7 +145,7 @@ async def run(env: BenchEnv, results: Results, log: Log, *, reps: int) -> None:
         for rep in range(reps):
             for side in ("ours", "raw") if rep % 2 == 0 else ("raw", "ours"):
                 if side == "raw":
-                    count, seconds = await raw_read(nc)
+                    count, seconds = await raw_read(raw_nc)
                     raw.append(count / seconds)
                     counts.append(count)
                 else:
@@ -152,6 +155,7 @@ async def run(env: BenchEnv, results: Results, log: Log, *, reps: int) -> None:
     finally:
         await pool.close()
         await nc.drain()
+        await raw_nc.drain()
     results.record(SECTION, "raw_read_messages", counts)
     _report(results, log, events, ours, raw, checks)
 

@@ -1,0 +1,47 @@
+"""nats-py's client, reading message headers in less than half the time.
+
+Every message JetStream hands back carries a header block: a batched direct get's carry 6-7
+lines (``Nats-Stream``, ``Nats-Subject``, ``Nats-Sequence``, ``Nats-Time-Stamp``, ...).
+nats-py 2.16 parses each block line by line in Python, checking every character of every
+name with a generator: ~18 us a message, about a tenth of what a rebuild spends per event
+and of what a service spends loading an aggregate (bench/, issue 4).
+
+:class:`Client` parses the same blocks into the same dictionaries in ~8 us. A block that is
+not plain ASCII with ``\\r\\n`` line ends, which nobody here writes, goes to nats-py's own
+parser, so the answer is nats-py's for every input (a unit test compares the two on 200,000
+random blocks). Should nats-py stop calling ``_parse_header_lines``, the override is simply
+unused and nothing changes but the speed.
+"""
+
+from __future__ import annotations
+
+import re
+
+from nats.aio.client import Client as NATS
+
+_STRIPPED = " \t\n\r\x0b\x0c"  # what ``bytes.strip`` removes, as nats-py strips bytes
+_SPACE = re.compile(r"\s")  # str.isspace's characters (for ASCII, the same set)
+
+
+class Client(NATS):
+    """A nats-py client whose header parsing is quicker (same results)."""
+
+    @staticmethod
+    def _parse_header_lines(raw: bytes) -> dict[str, str]:
+        return parse_header_lines(raw)
+
+
+def parse_header_lines(raw: bytes) -> dict[str, str]:
+    """``Name: Value`` lines to a dictionary, exactly as nats-py's ``_parse_header_lines``:
+    lines without a colon and names with whitespace inside are skipped, names and values are
+    stripped, and a later line wins over an earlier one of the same name."""
+    if not raw.isascii():
+        return NATS._parse_header_lines(raw)  # its UTF-8 values and non-ASCII names
+    out: dict[str, str] = {}
+    for line in raw.decode("ascii").split("\r\n"):
+        name, colon, value = line.partition(":")
+        if colon:
+            key = name.strip(_STRIPPED)
+            if _SPACE.search(key) is None:
+                out[key] = value.strip(_STRIPPED)
+    return out
