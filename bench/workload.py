@@ -8,7 +8,7 @@ import random
 import re
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from uuid import UUID, uuid4
 
 from fieldcrew_shared.envelope import Metadata, encode, seal
@@ -46,11 +46,14 @@ class Step:
 
     event: Event
     meta: Metadata
+    # The wildcard a service appends under (its own history of the work order), worked out
+    # here, before any timing, as the raw append side's is (it was three ``str(uuid)`` a
+    # timed append, charged to our side only).
+    aggregate: str = field(init=False)
 
-    @property
-    def aggregate(self) -> str:
-        """The wildcard a service appends under (its own history of the work order)."""
-        return subject_for(self.event.context, self.event.work_order_id)
+    def __post_init__(self) -> None:
+        aggregate = subject_for(self.event.context, self.event.work_order_id)
+        object.__setattr__(self, "aggregate", aggregate)
 
     @property
     def source(self) -> str:
