@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 from uuid import UUID
 
+import orjson
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -37,7 +38,7 @@ from fieldcrew_shared.envelope import (
     seal,
 )
 from fieldcrew_shared.errors import BackendUnavailableError, ConcurrencyError, PoisonEventError
-from fieldcrew_shared.events import Event
+from fieldcrew_shared.events import Event, subject_for
 from fieldcrew_shared.natsclient import Client
 
 log = logging.getLogger(__name__)
@@ -177,22 +178,25 @@ class EventStore:
             headers["Nats-Expected-Last-Subject-Sequence"] = str(expected_version)
             if aggregate is not None:
                 headers["Nats-Expected-Last-Subject-Sequence-Subject"] = aggregate
-        reply: asyncio.Future[Msg] | None = None
+        # the envelope's subject is the work order id as text: not made again from the UUID
+        subject = subject_for(event.context, envelope.subject, event.name)
+        acks: _Acks | None = None
+        token = None
         try:
             async with asyncio.timeout(self.timeout):
                 acks = await self._acks()
-                reply = await acks.publish(event.subject, encode(envelope), headers)
-                ack = _pub_ack(await reply)
+                token, reply = await acks.publish(subject, encode(envelope), headers)
+                seq, duplicate = _pub_ack(await reply)
         except APIError as exc:
             if exc.err_code == WRONG_LAST_SEQUENCE:
-                raise ConcurrencyError(f"{aggregate or event.subject} changed") from exc
+                raise ConcurrencyError(f"{aggregate or subject} changed") from exc
             raise
         except (TimeoutError, NoRespondersError, ConnectionClosedError) as exc:
             raise BackendUnavailableError("JetStream did not acknowledge the event") from exc
         finally:
-            if reply is not None:
-                reply.cancel()  # when it was not answered: a late answer finds nobody
-        return Appended(seq=ack.seq, duplicate=bool(ack.duplicate), envelope=envelope)
+            if acks is not None and token is not None:
+                acks.discard(token)  # when it was not answered: a late answer finds nobody
+        return Appended(seq=seq, duplicate=duplicate, envelope=envelope)
 
     async def append_many(self, items: Sequence[tuple[Event, Metadata, UUID]]) -> list[Appended]:
         """Append ``(event, metadata, event id)`` in this order, all in flight at once: the
@@ -201,24 +205,29 @@ class EventStore:
         for events whose ids make a retry a no-op (``Nats-Msg-Id``). When it raises, some of
         them may be stored: append them all again."""
         sealed = [seal(event, meta, source=self.source, event_id=eid) for event, meta, eid in items]
+        acks: _Acks | None = None
+        tokens: list[str] = []
         replies: list[asyncio.Future[Msg]] = []
         try:
             async with asyncio.timeout(self.timeout):
                 acks = await self._acks()
                 for (event, _, _), envelope in zip(items, sealed, strict=True):
                     body, headers = encode(envelope), {"Nats-Msg-Id": envelope.id}
-                    replies.append(await acks.publish(event.subject, body, headers))
+                    token, reply = await acks.publish(event.subject, body, headers)
+                    tokens.append(token)
+                    replies.append(reply)
                 done = [_pub_ack(msg) for msg in await asyncio.gather(*replies)]
         except APIError as exc:
             raise BackendUnavailableError(f"JetStream refused an event: {exc}") from exc
         except (TimeoutError, NoRespondersError, ConnectionClosedError) as exc:
             raise BackendUnavailableError("JetStream did not acknowledge the events") from exc
         finally:
-            for reply in replies:
-                reply.cancel()  # those not answered: a late answer finds nobody
+            if acks is not None:
+                for token in tokens:
+                    acks.discard(token)  # those not answered: a late answer finds nobody
         return [
-            Appended(seq=ack.seq, duplicate=bool(ack.duplicate), envelope=envelope)
-            for ack, envelope in zip(done, sealed, strict=True)
+            Appended(seq=seq, duplicate=duplicate, envelope=envelope)
+            for (seq, duplicate), envelope in zip(done, sealed, strict=True)
         ]
 
     async def _acks(self) -> _Acks:
@@ -350,20 +359,25 @@ class _Acks:
 
     async def publish(
         self, subject: str, body: bytes, headers: dict[str, str]
-    ) -> asyncio.Future[Msg]:
-        """Publish ``body`` for the stream; the future of its acknowledgement (a message).
-        Cancel the future to stop waiting."""
+    ) -> tuple[str, asyncio.Future[Msg]]:
+        """Publish ``body`` for the stream; a token and the future of its acknowledgement (a
+        message). The caller discards the token once it stops waiting, answered or not."""
         token = str(next(self.count))
         reply: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
         self.waiting[token] = reply
-        reply.add_done_callback(lambda _: self.waiting.pop(token, None))
         headers["Nats-Expected-Stream"] = self.stream
         try:
             await self.nc.publish(subject, body, reply=self.prefix + token, headers=headers)
         except BaseException:
-            reply.cancel()
+            self.discard(token)
             raise
-        return reply
+        return token, reply
+
+    def discard(self, token: str) -> None:
+        """Stop waiting for ``token``'s acknowledgement (nothing to do once it came)."""
+        reply = self.waiting.pop(token, None)
+        if reply is not None:
+            reply.cancel()
 
     async def _on_reply(self, msg: Msg) -> None:
         reply = self.waiting.pop(msg.subject[len(self.prefix) :], None)
@@ -371,15 +385,16 @@ class _Acks:
             reply.set_result(msg)
 
 
-def _pub_ack(msg: Msg) -> api.PubAck:
-    """JetStream's acknowledgement of a publish; its error answer raised as nats-py's
-    ``APIError`` (``NoRespondersError`` when no stream takes the subject)."""
+def _pub_ack(msg: Msg) -> tuple[int, bool]:
+    """The sequence JetStream stored a publish at, and whether it was a duplicate; its error
+    answer raised as nats-py's ``APIError`` (``NoRespondersError`` when no stream takes the
+    subject). Read with orjson, not ``PubAck.from_response`` (13 -> 1.5 us; issue 4)."""
     if msg.headers and msg.headers.get("Status") == "503":
         raise NoRespondersError
-    answer = json.loads(msg.data)
+    answer = orjson.loads(msg.data)
     if "error" in answer:
         APIError.from_error(answer["error"])  # raises the error's class
-    return api.PubAck.from_response(answer)
+    return int(answer["seq"]), bool(answer.get("duplicate", False))
 
 
 class _Inbox:
