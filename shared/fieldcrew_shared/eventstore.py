@@ -178,8 +178,7 @@ class EventStore:
             headers["Nats-Expected-Last-Subject-Sequence"] = str(expected_version)
             if aggregate is not None:
                 headers["Nats-Expected-Last-Subject-Sequence-Subject"] = aggregate
-        # the envelope's subject is the work order id as text: not made again from the UUID
-        subject = subject_for(event.context, envelope.subject, event.name)
+        subject = _subject(event, envelope)
         acks: _Acks | None = None
         token = None
         try:
@@ -213,7 +212,7 @@ class EventStore:
                 acks = await self._acks()
                 for (event, _, _), envelope in zip(items, sealed, strict=True):
                     body, headers = encode(envelope), {"Nats-Msg-Id": envelope.id}
-                    token, reply = await acks.publish(event.subject, body, headers)
+                    token, reply = await acks.publish(_subject(event, envelope), body, headers)
                     tokens.append(token)
                     replies.append(reply)
                 done = [_pub_ack(msg) for msg in await asyncio.gather(*replies)]
@@ -383,6 +382,12 @@ class _Acks:
         reply = self.waiting.pop(msg.subject[len(self.prefix) :], None)
         if reply is not None and not reply.done():
             reply.set_result(msg)
+
+
+def _subject(event: Event, envelope: Envelope) -> str:
+    """``event.subject``, from the envelope's work order id, already text (not made again from
+    the UUID on every append)."""
+    return subject_for(event.context, envelope.subject, event.name)
 
 
 def _pub_ack(msg: Msg) -> tuple[int, bool]:
