@@ -9,7 +9,7 @@ import sys
 
 from fieldcrew_shared.auth import Role, mint
 
-from fieldcrew_cli import local
+from fieldcrew_cli import backup_commands, local
 
 
 def _token(args: argparse.Namespace) -> int:
@@ -78,6 +78,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--work-order", default=None, help="only this work order's events")
     e.add_argument("--start", type=int, default=1, help="first stream sequence")
     e.set_defaults(func=_events)
+    backup_commands.add_commands(sub)
     return p
 
 
