@@ -102,13 +102,13 @@ async def fieldcrew(*args: str, env: dict[str, str]) -> str:
 async def compiled(api: httpx.AsyncClient, url: str, who: dict[str, str]) -> Any:
     """The report at ``url`` once the aggregator has compiled it (a restored system's
     aggregator replays the log at its start; a 404 means it is not there yet)."""
-    for _ in range(600):  # at most a minute
+    for _ in range(1200):  # at most two minutes (a loaded machine replays slowly)
         r = await api.get(url, headers=who)
         if r.status_code != 404:
             assert r.status_code == 200, r.text
             return r.json()
         await asyncio.sleep(0.1)
-    raise AssertionError(f"{url} was not compiled within a minute")
+    raise AssertionError(f"{url} was not compiled within two minutes")
 
 
 async def answers(
