@@ -1,7 +1,9 @@
-"""What every service does at start and stop: logs, NATS, the event store, the token verifier.
+"""What every service does at start and stop: logs, NATS, the event store, the token verifier,
+``/healthz`` and ``/readyz`` (:mod:`fieldcrew_shared.health`).
 
 Resources open in the app's ``lifespan`` (never at import) and close in reverse order;
-shutdown drains NATS so in-flight publishes finish.
+shutdown drains NATS so in-flight publishes finish. Whoever opens a resource adds its
+readiness check.
 """
 
 from __future__ import annotations
@@ -17,8 +19,15 @@ from fastapi import APIRouter, FastAPI, Request
 from fieldcrew_shared import logs
 from fieldcrew_shared.errors import BackendUnavailableError
 from fieldcrew_shared.eventstore import EventStore, connect
+from fieldcrew_shared.health import (
+    Details,
+    NotReadyError,
+    Readiness,
+    add_health,
+    readiness_of,
+)
 from fieldcrew_shared.settings import DatabaseSettings, ServiceSettings
-from fieldcrew_shared.web import add_health, install_error_handlers
+from fieldcrew_shared.web import install_error_handlers
 
 
 @dataclass
@@ -30,33 +39,69 @@ class Backends:
 
 
 @asynccontextmanager
-async def open_backends(settings: ServiceSettings, source: str) -> AsyncIterator[Backends]:
-    """Connect to NATS, make sure the stream exists; drain on exit."""
+async def open_backends(
+    settings: ServiceSettings, source: str, readiness: Readiness | None = None
+) -> AsyncIterator[Backends]:
+    """Connect to NATS, make sure the stream exists; drain on exit. With ``readiness``, adds
+    the check ``nats``: connected, and the stream answers."""
     async with AsyncExitStack() as stack:
-        nc = await connect(settings.nats_url, name=source)
+        nc = await connect(
+            settings.nats_url, name=source, ping_interval=settings.nats_ping_interval
+        )
         stack.push_async_callback(nc.drain)
-        store = EventStore(nc, source=source, stream=settings.stream)
+        store = EventStore(
+            nc, source=source, stream=settings.stream, timeout=settings.backend_timeout
+        )
         await store.ensure_stream()
+        if readiness is not None:
+            readiness.add("nats", lambda: nats_ready(store))
         yield Backends(store=store, stack=stack)
 
 
-async def open_pool(stack: AsyncExitStack, settings: DatabaseSettings) -> asyncpg.Pool:
-    """An asyncpg pool closed with ``stack``."""
+async def nats_ready(store: EventStore) -> Details:
+    """Readiness: connected to NATS, and the stream answers (a round trip to the server)."""
+    if not store.nc.is_connected:
+        raise NotReadyError("not connected to NATS (reconnecting)")
+    return {"last_seq": await store.last_sequence()}
+
+
+async def open_pool(
+    stack: AsyncExitStack, settings: DatabaseSettings, readiness: Readiness | None = None
+) -> asyncpg.Pool:
+    """An asyncpg pool closed with ``stack``. Connecting is bounded by ``backend_timeout``
+    and every statement by ``database_command_timeout`` unless it says otherwise. With
+    ``readiness``, adds the check ``postgres``."""
     try:
-        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=10)
-    except (OSError, asyncpg.PostgresError) as exc:
+        pool = await asyncpg.create_pool(
+            settings.database_url,
+            min_size=1,
+            max_size=10,
+            timeout=settings.backend_timeout,
+            command_timeout=settings.database_command_timeout,
+        )
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
         raise BackendUnavailableError("PostgreSQL is not reachable") from exc
     stack.push_async_callback(pool.close)
+    if readiness is not None:
+        readiness.add("postgres", lambda: postgres_ready(pool, settings.backend_timeout))
     return pool
 
 
+async def postgres_ready(pool: asyncpg.Pool, seconds: float) -> Details:
+    """Readiness: a pooled connection answers a statement."""
+    async with pool.acquire(timeout=seconds) as conn:
+        await conn.fetchval("SELECT 1", timeout=seconds)
+    return {"pool_size": pool.get_size(), "pool_idle": pool.get_idle_size()}
+
+
 def new_app(title: str, settings: ServiceSettings, lifespan: object) -> FastAPI:
-    """A FastAPI app with fieldcrew's error shape, health check and token verifier."""
+    """A FastAPI app with fieldcrew's error shape, ``/healthz`` and ``/readyz`` (checks go to
+    ``app.state.readiness``) and token verifier."""
     app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)  # type: ignore[arg-type]
     app.state.settings = settings
     app.state.verifier = settings.verifier()
     install_error_handlers(app)
-    add_health(app)
+    add_health(app, timeout=settings.backend_timeout)
     return app
 
 
@@ -75,7 +120,7 @@ def event_sourced_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_backends(settings, source) as backends:
+        async with open_backends(settings, source, readiness_of(app)) as backends:
             app.state.store = backends.store
             if on_startup is not None:
                 await on_startup(app, backends)

@@ -66,6 +66,18 @@ class ServiceSettings(BaseSettings):
     jwt_jwks_cooldown: float = Field(
         default=30.0, ge=1, description="Least seconds between two JWKS fetches"
     )
+    nats_ping_interval: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds between pings to the NATS server; three unanswered and the "
+        "client reconnects (to another node of a cluster)",
+    )
+    backend_timeout: float = Field(
+        default=2.0,
+        gt=0,
+        description="Seconds a call to NATS, PostgreSQL or S3 (and each readiness check) may "
+        "take before it counts as failed: the request answers 503 with Retry-After",
+    )
     jwt_issuer: str = LOCAL_ISSUER
     jwt_audience: str = "fieldcrew"
     log_level: str = "INFO"
@@ -93,6 +105,12 @@ class ServiceSettings(BaseSettings):
 
 class DatabaseSettings(ServiceSettings):
     database_url: str = "postgresql://127.0.0.1:5432/fieldcrew"
+    database_command_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a statement of the background work (projection, announcer) may "
+        "take; a request's reads are bounded by backend_timeout",
+    )
 
 
 def insecure_settings(settings: ServiceSettings) -> list[str]:

@@ -1,6 +1,7 @@
-"""FastAPI plumbing every service uses: JSON errors, bearer auth, request metadata, health.
+"""FastAPI plumbing every service uses: JSON errors, bearer auth, request metadata.
 
-Errors always look like ``{"error": {"code": "...", "message": "..."}}``.
+Errors always look like ``{"error": {"code": "...", "message": "..."}}``; a 503 (a backing
+server is down) also carries ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from fieldcrew_shared.errors import AuthenticationError, FieldcrewError, Invalid
 log = logging.getLogger(__name__)
 _bearer = HTTPBearer(auto_error=False, description="JWT from `fieldcrew token`")
 _datetime = TypeAdapter(datetime)
+RETRY_AFTER_SECONDS = 1  # what a client told 503 waits before it tries again
 
 
 def error_body(code: str, message: str, **extra: object) -> dict[str, object]:
@@ -38,7 +40,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _fieldcrew(_: Request, exc: FieldcrewError) -> JSONResponse:
         if exc.status >= 500:
             log.warning("request failed", extra={"code": exc.code, "reason": exc.message})
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = None
+        if exc.status == 401:
+            headers = {"WWW-Authenticate": "Bearer"}
+        elif exc.status == 503:
+            headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
         return JSONResponse(error_body(exc.code, exc.message), exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -101,9 +107,3 @@ async def request_metadata(request: Request, principal: CurrentPrincipal) -> Met
 
 
 RequestMetadata = Annotated[Metadata, Depends(request_metadata)]
-
-
-def add_health(app: FastAPI) -> None:
-    @app.get("/healthz", tags=["health"], include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}

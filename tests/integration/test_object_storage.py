@@ -190,9 +190,8 @@ async def test_the_service_refuses_to_run_on_a_bucket_that_anyone_can_read(
     resource: str,
 ) -> None:
     settings = Settings(bucket=public_bucket)  # type: ignore[call-arg]
-    http = http_pool()
+    storage = PhotoStorage.from_settings(settings, http_pool(settings.backend_timeout))
     try:
-        storage = PhotoStorage.from_settings(settings, http)
         await storage.ensure_bucket()  # private: fine
         policy = {
             "Version": "2012-10-17",
@@ -209,7 +208,7 @@ async def test_the_service_refuses_to_run_on_a_bucket_that_anyone_can_read(
         with pytest.raises(BucketExposedError, match="anonymous"):
             await storage.ensure_bucket()
     finally:
-        http.clear()
+        storage.close()
 
 
 async def test_the_served_copy_has_no_exif_while_the_event_keeps_time_and_place(

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import uvicorn
 from fastapi import FastAPI
 from fieldcrew_shared import logs
+from fieldcrew_shared.health import readiness_of
 from fieldcrew_shared.service import new_app
 
 from fieldcrew_gateway.api import router
@@ -27,8 +29,10 @@ from fieldcrew_gateway.limits import RateLimitMiddleware, TokenBuckets
 from fieldcrew_gateway.proxy import (
     API_PREFIX,
     CorrelationIdMiddleware,
+    Upstream,
     install_retry_after,
     open_upstreams,
+    upstream_ready,
 )
 from fieldcrew_gateway.server import uvicorn_config
 
@@ -55,6 +59,12 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_upstreams(settings) as upstreams:
             app.state.upstreams = upstreams
+            readiness = readiness_of(app)
+            # an upstream's own checks take up to backend_timeout: wait a little longer
+            wait = settings.backend_timeout + 1.0
+            readiness.timeout = wait + 0.5
+            for upstream in Upstream:
+                readiness.add(upstream.value, partial(upstream_ready, upstreams, upstream, wait))
             yield
 
     app = new_app("fieldcrew gateway", settings, lifespan)

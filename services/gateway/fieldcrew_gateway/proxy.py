@@ -9,6 +9,7 @@ error shape, so they are not wrapped again). A service that does not answer beco
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ import aiohttp
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fieldcrew_shared.errors import BackendUnavailableError, UploadRejectedError
+from fieldcrew_shared.health import Details, NotReadyError
 from fieldcrew_shared.web import error_body
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -106,6 +108,26 @@ async def open_upstreams(settings: Settings) -> AsyncIterator[Upstreams]:
     }
     async with client:
         yield Upstreams(client=client, base_urls=base_urls)
+
+
+async def upstream_ready(upstreams: Upstreams, upstream: Upstream, seconds: float) -> Details:
+    """Readiness of one upstream: its own ``/readyz`` (what it names as wrong, when not)."""
+    url = upstreams.url(upstream, "/readyz", "")
+    try:
+        async with upstreams.client.get(
+            url, timeout=aiohttp.ClientTimeout(total=seconds), allow_redirects=False
+        ) as answer:
+            body = await answer.read()
+    except UNREACHABLE as exc:
+        raise NotReadyError(f"{upstream} is not reachable ({type(exc).__name__})") from exc
+    if answer.status != 200:
+        try:
+            problems = json.loads(body)["problems"]
+            why = "; ".join(f"{p['check']}: {p['error']}" for p in problems)
+        except (ValueError, KeyError, TypeError):
+            why = f"status {answer.status}"
+        raise NotReadyError(f"{upstream} is not ready: {why}")
+    return {"status": answer.status}
 
 
 def upstreams_of(request: Request) -> Upstreams:

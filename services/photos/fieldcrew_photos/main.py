@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fieldcrew_shared.health import readiness_of
 from fieldcrew_shared.service import new_app, open_backends, serve
 
 from fieldcrew_photos.api import FORM_OVERHEAD, DeclaredSizeLimit, router
@@ -18,11 +19,12 @@ SOURCE = "fieldcrew/photos"
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_backends(settings, SOURCE) as backends:
-            http = http_pool()
-            backends.stack.callback(http.clear)
-            storage = PhotoStorage.from_settings(settings, http)
+        readiness = readiness_of(app)
+        async with open_backends(settings, SOURCE, readiness) as backends:
+            storage = PhotoStorage.from_settings(settings, http_pool(settings.backend_timeout))
+            backends.stack.callback(storage.close)
             await storage.ensure_bucket()
+            readiness.add("s3", storage.ready)
             app.state.store = backends.store
             app.state.storage = storage
             yield

@@ -10,7 +10,9 @@ The bucket is private and only this service holds credentials for it. Clients ge
 GET URLs of one served copy, valid at most five minutes; no URL for the original and no
 presigned PUT is ever made. :meth:`PhotoStorage.ensure_bucket` refuses to run on a bucket that
 answers anonymous requests. The ``minio`` SDK is synchronous, so each network call runs in a
-worker thread, and its errors become :class:`BackendUnavailableError`.
+worker thread of the storage's own pool (a hung S3 holds those threads, not the ones images
+are checked in), and its errors become :class:`BackendUnavailableError`. Every socket
+operation is bounded (:func:`http_pool`), so a stopped or hung S3 is a 503 within seconds.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import TypeVar
 
@@ -33,6 +36,7 @@ T = TypeVar("T")
 
 _ALREADY_THERE = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExists"})
 _FAILURES = (MinioException, urllib3.exceptions.HTTPError, OSError)
+S3_THREADS = 16  # S3 calls at once per process; more wait their turn
 
 
 _NEVER_STORED = "0" * 64  # a digest no upload has: probes name objects that do not exist
@@ -67,6 +71,7 @@ class PhotoStorage:
         url_ttl: timedelta,
         endpoint_url: str,
         http: urllib3.PoolManager,
+        threads: ThreadPoolExecutor | None = None,
     ) -> None:
         self.client = client
         self.bucket = bucket
@@ -74,6 +79,7 @@ class PhotoStorage:
         self.url_ttl = url_ttl
         self.endpoint_url = endpoint_url.rstrip("/")
         self.http = http
+        self.threads = threads or ThreadPoolExecutor(S3_THREADS, thread_name_prefix="s3")
 
     @classmethod
     def from_settings(cls, settings: Settings, http: urllib3.PoolManager) -> PhotoStorage:
@@ -114,6 +120,17 @@ class PhotoStorage:
         more for every new photo, bench/, issue 4)."""
         await self._call("store a photo", self._put, key, data, content_type)
 
+    async def ready(self) -> dict[str, str]:
+        """Readiness: the bucket answers an authenticated request."""
+        if not await self._call("find the photo bucket", self.client.bucket_exists, self.bucket):
+            raise BackendUnavailableError(f"bucket {self.bucket} does not exist")
+        return {"bucket": self.bucket}
+
+    def close(self) -> None:
+        """Let go of the threads and connections (a call still running finishes on its own)."""
+        self.threads.shutdown(wait=False, cancel_futures=True)
+        self.http.clear()
+
     def url(self, key: str) -> str:
         """A presigned GET of the one object ``key``, valid for ``url_ttl``. Signed locally:
         no I/O. The signature covers the method, the key and the expiry."""
@@ -121,7 +138,7 @@ class PhotoStorage:
 
     async def _call(self, what: str, fn: Callable[..., T], *args: object) -> T:
         try:
-            return await asyncio.to_thread(fn, *args)
+            return await asyncio.get_running_loop().run_in_executor(self.threads, fn, *args)
         except _FAILURES as exc:
             raise BackendUnavailableError(f"object storage failed to {what}") from exc
 
@@ -164,11 +181,18 @@ class PhotoStorage:
         )
 
 
-def http_pool() -> urllib3.PoolManager:
-    """The HTTP connections to object storage: fail fast when it is down (a 503 to the
-    client) rather than the SDK's default of five retries with five-minute timeouts."""
+def http_pool(timeout: float) -> urllib3.PoolManager:
+    """The HTTP connections to object storage: fail fast when it is down or hung (a 503 to
+    the client) rather than the SDK's default of five retries with five-minute timeouts.
+
+    ``timeout`` bounds connecting and each socket read or write, not a whole call: a large
+    photo on its way to S3 takes as long as it takes while it moves, and a stalled one fails
+    after ``timeout``. A refused connection or an S3 that says it is busy is tried again
+    twice; a read that timed out is not (each try would wait ``timeout`` again)."""
+    retries = urllib3.Retry(
+        total=2, connect=2, read=0, other=0, status=2, backoff_factor=0.2,
+        status_forcelist=[500, 502, 503, 504],
+    )  # fmt: skip
     return urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=5, read=60),
-        maxsize=10,
-        retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+        timeout=urllib3.Timeout(connect=timeout, read=timeout), maxsize=S3_THREADS, retries=retries
     )
