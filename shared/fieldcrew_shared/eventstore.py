@@ -100,9 +100,13 @@ class Appended:
     envelope: Envelope
 
 
-async def connect(url: str, name: str) -> NATS:
+async def connect(url: str, name: str, *, ping_interval: float = 5.0) -> NATS:
     """Connect to NATS, translating 'nobody there' into BackendUnavailableError. The client
-    is :class:`fieldcrew_shared.natsclient.Client` (nats-py's, with quicker header parsing)."""
+    is :class:`fieldcrew_shared.natsclient.Client` (nats-py's, with quicker header parsing).
+
+    A server that stops answering (hung, paused, cut off) is given up after three unanswered
+    pings, every ``ping_interval`` seconds (nats-py's default: two minutes each), and the
+    client reconnects, to another node of a cluster when there is one."""
     nc = Client()
     try:
         await nc.connect(
@@ -111,10 +115,28 @@ async def connect(url: str, name: str) -> NATS:
             connect_timeout=5,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,  # type: ignore[arg-type]  # annotated int; it is slept
+            ping_interval=ping_interval,  # type: ignore[arg-type]  # the same
+            max_outstanding_pings=2,
+            error_cb=_connection_error,
+            disconnected_cb=_disconnected,
+            reconnected_cb=_reconnected,
         )
     except (NoServersError, OSError, NatsTimeoutError) as exc:
         raise BackendUnavailableError(f"NATS at {_redact(url)} is not reachable") from exc
     return nc
+
+
+async def _connection_error(exc: Exception) -> None:
+    # one line, where nats-py's default logs a traceback for every failed reconnect
+    log.warning("NATS connection error", extra={"why": repr(exc)})
+
+
+async def _disconnected() -> None:
+    log.warning("NATS disconnected; reconnecting")
+
+
+async def _reconnected() -> None:
+    log.info("NATS reconnected")
 
 
 def _redact(url: str) -> str:
@@ -301,6 +323,8 @@ class EventStore:
         """The stream's last sequence number (0 when empty)."""
         try:
             info = await self.js.stream_info(self.stream)
+        except JsNotFoundError as exc:
+            raise BackendUnavailableError(f"stream {self.stream} does not exist") from exc
         except (NatsTimeoutError, NoRespondersError, ConnectionClosedError) as exc:
             raise BackendUnavailableError("JetStream is not answering") from exc
         return int(info.state.last_seq)

@@ -25,13 +25,19 @@ from typing import Protocol, runtime_checkable
 
 import asyncpg
 from nats.aio.msg import Msg
+from nats.errors import ConnectionClosedError, NoRespondersError
+from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext, api
+from nats.js.errors import NotFoundError as JsNotFoundError
 
-from fieldcrew_shared.errors import FieldcrewError, PoisonEventError
+from fieldcrew_shared.errors import BackendUnavailableError, FieldcrewError, PoisonEventError
 from fieldcrew_shared.eventstore import SUBJECTS, EventStore, RawEvent, Recorded
 
 log = logging.getLogger(__name__)
+
+# What makes a batch fail without being the events' fault: it is tried again later
+DATABASE_FAILURES = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 # Events a rebuild applies per transaction at most: fewer commits, and each work order's row
 # is read and written once for many of its events (measured in bench/, issue 4).
@@ -131,32 +137,69 @@ class ProjectionRunner:
             await create_schema(conn, self.projection, live)
         self.schema = live
 
-    def consumer_config(self) -> api.ConsumerConfig:
-        """The durable consumer feeding the live projection."""
-        return api.ConsumerConfig(
+    def consumer_config(self, position: int = 0) -> api.ConsumerConfig:
+        """The durable consumer feeding the live projection. Made again after it was lost
+        (deleted by an operator, a NATS incident), it starts after ``position``, the one the
+        projection has committed, instead of delivering the whole log again."""
+        config = api.ConsumerConfig(
             ack_policy=api.AckPolicy.EXPLICIT,
             deliver_policy=api.DeliverPolicy.ALL,
             max_ack_pending=self.batch * 4,
             ack_wait=60,
         )
+        if position > 0:
+            config.deliver_policy = api.DeliverPolicy.BY_START_SEQUENCE
+            config.opt_start_seq = position + 1
+        return config
+
+    async def lag(self) -> dict[str, int]:
+        """How far behind the live runner is: the durable consumer's messages not yet
+        delivered (``pending``) and delivered but not yet acknowledged (``ack_pending``), and
+        the stream position the projection has committed."""
+        try:
+            info = await self.store.js.consumer_info(self.store.stream, self.projection.name)
+        except JsNotFoundError as exc:
+            raise BackendUnavailableError(
+                f"durable consumer {self.projection.name} does not exist"
+            ) from exc
+        except (NatsTimeoutError, NoRespondersError, ConnectionClosedError) as exc:
+            raise BackendUnavailableError("JetStream is not answering") from exc
+        return {
+            "pending": info.num_pending or 0,
+            "ack_pending": info.num_ack_pending or 0,
+            "position": self.position,
+        }
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until ``stop`` is set."""
+        """Consume until ``stop`` is set. Raises when NATS fails it (a lost consumer, a closed
+        connection, ...): meant to run supervised (:mod:`fieldcrew_shared.supervision`), which
+        starts it again, the durable consumer made again if it is gone. A failure of
+        PostgreSQL only pauses it."""
         sub = await self.store.js.pull_subscribe(
             self.filter_subject,
             durable=self.projection.name,
             stream=self.store.stream,
-            config=self.consumer_config(),
+            config=self.consumer_config(await self._committed()),
         )
         try:
             while not stop.is_set():
                 try:
                     await self._step(sub)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    log.warning("projection paused: PostgreSQL failed", extra={"why": str(exc)})
+                except DATABASE_FAILURES as exc:
+                    log.warning("projection paused: PostgreSQL failed", extra={"why": repr(exc)})
                     await asyncio.sleep(1.0)  # back off while the database is away
         finally:
-            await sub.unsubscribe()  # a pull subscription left open makes nc.drain() hang
+            # a pull subscription left open makes nc.drain() hang; on a closed connection
+            # there is nothing left to close
+            with suppress(NatsError):
+                await sub.unsubscribe()
+
+    async def _committed(self) -> int:
+        """The position the live schema has committed."""
+        async with self.pool.acquire() as conn:
+            schema = await conn.fetchval(f"SELECT live FROM {self.meta}.heads")
+            position: int = await conn.fetchval(f"SELECT position FROM {schema}.checkpoint")
+        return position
 
     async def _step(self, sub: JetStreamContext.PullSubscription) -> None:
         try:
@@ -177,8 +220,8 @@ class ProjectionRunner:
                 await self._advance(position)
                 if position >= last:
                     break
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("projection batch failed; will retry", extra={"why": str(exc)})
+        except DATABASE_FAILURES as exc:
+            log.warning("projection batch failed; will retry", extra={"why": repr(exc)})
             for m in msgs:
                 await m.nak(delay=1.0)
             return
@@ -330,6 +373,14 @@ class ProjectionRunner:
         try:
             await self.projection.apply(conn, schema, records)
         except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, ValueError) as exc:
+            raise PoisonEventError(f"{type(exc).__name__}: {exc}") from exc
+        except (*DATABASE_FAILURES, FieldcrewError):
+            raise  # the database or the log failed, not the event: the batch is tried again
+        except Exception as exc:
+            # a bug met by these events (TypeError, KeyError, ...): set them aside, one by
+            # one, rather than stall the projection; the traceback says where
+            if len(records) == 1:
+                log.exception("applying an event failed", extra={"seq": records[0].seq})
             raise PoisonEventError(f"{type(exc).__name__}: {exc}") from exc
 
     async def _apply_or_dead_letter(

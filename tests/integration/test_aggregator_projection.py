@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -17,7 +17,9 @@ from fieldcrew_cli.servers import Infra
 from fieldcrew_shared.envelope import Metadata, seal
 from fieldcrew_shared.events import Event, ServerReportCompiled, subject_for
 from fieldcrew_shared.eventstore import EventStore, Recorded, connect
+from fieldcrew_shared.health import NotReadyError
 from fieldcrew_shared.projection import create_schema
+from fieldcrew_shared.supervision import Backoff, Supervised
 from nats.aio.msg import Msg
 
 from tests.unit.factories import issued, note, photo, report
@@ -148,6 +150,28 @@ async def test_every_waiting_revision_is_announced_once_in_the_order_it_compiled
     assert await publish_pending(announcing, pool, schema) == 0
 
 
+class Heard:
+    """The revisions announced on the log for one work order, as they arrive."""
+
+    def __init__(self, store: EventStore, wo: UUID) -> None:
+        self.store, self.subject = store, subject_for("aggregator", wo, "ServerReportCompiled")
+        self.revisions: asyncio.Queue[int] = asyncio.Queue()
+
+    async def __aenter__(self) -> Heard:
+        async def on_msg(msg: Msg) -> None:
+            await self.revisions.put(json.loads(msg.data)["data"]["revision"])
+
+        self.sub = await self.store.nc.subscribe(self.subject, cb=on_msg)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.sub.unsubscribe()
+
+    async def revision(self) -> int:
+        async with asyncio.timeout(10):
+            return await self.revisions.get()
+
+
 async def test_the_announcer_publishes_beside_the_runner_when_a_commit_wakes_it(
     pool: asyncpg.Pool, announcing: EventStore
 ) -> None:
@@ -155,45 +179,96 @@ async def test_the_announcer_publishes_beside_the_runner_when_a_commit_wakes_it(
     wo = records[0].event.work_order_id
     projection = ServerReportProjection()
     schema = await project_into(pool, [])
-    announcer = Announcer(announcing, pool, projection)
-    await announcer(schema)  # as at start: nothing waiting
-    heard = asyncio.Event()
-
-    async def on_msg(msg: Msg) -> None:
-        heard.set()
-
-    sub = await announcing.nc.subscribe(
-        subject_for("aggregator", wo, "ServerReportCompiled"), cb=on_msg
-    )
-    failed = asyncio.Event()
-
-    class Failures(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if record.levelno == logging.WARNING:
-                failed.set()
-
-    handler = Failures()
-    logging.getLogger("fieldcrew_aggregator.publisher").addHandler(handler)
-    task = asyncio.create_task(announcer.run())
-    try:
-        async with pool.acquire() as conn, conn.transaction():
-            await projection.apply(conn, schema, records)
-        assert projection.outboxed
-        # a round that fails (here: no such schema) is logged, and the next commit retries
-        await announcer.after_commit("agg_test_missing")
-        async with asyncio.timeout(10):
-            await failed.wait()
-        await announcer.after_commit(schema)
-        async with asyncio.timeout(10):
-            await heard.wait()
-        announcer.close()
-        await task
-    finally:
-        logging.getLogger("fieldcrew_aggregator.publisher").removeHandler(handler)
-        task.cancel()
-        await sub.unsubscribe()
+    # a timer that never fires within the test: only the commit can wake it
+    announcer = Announcer(announcing, pool, projection, live_schema=lambda: schema, interval=3600)
+    async with Heard(announcing, wo) as heard:
+        task = asyncio.create_task(announcer.run())
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                await projection.apply(conn, schema, records)
+            assert projection.outboxed
+            await announcer.after_commit(schema)
+            assert await heard.revision() == 1
+            announcer.close()
+            await task
+        finally:
+            task.cancel()
     assert await outbox(pool, schema) == set()
     assert not projection.outboxed and announcer.looked_at == schema
+
+
+async def test_the_announcer_looks_at_the_outbox_on_a_timer_with_no_commit_to_wake_it(
+    pool: asyncpg.Pool, announcing: EventStore
+) -> None:
+    """What another replica compiled (it shares the schema) and did not live to announce: no
+    commit of this process ever wakes the announcer for it."""
+    records = crew_flow_records()
+    wo = records[0].event.work_order_id
+    schema = await project_into(pool, [])
+    announcer = Announcer(
+        announcing, pool, ServerReportProjection(), live_schema=lambda: schema, interval=0.2
+    )
+    async with Heard(announcing, wo) as heard:
+        task = asyncio.create_task(announcer.run())
+        try:
+            await project_into(pool, [records], schema)  # the other replica's commit
+            assert await heard.revision() == 1
+        finally:
+            announcer.close()
+            await task
+    assert await outbox(pool, schema) == set()
+
+
+class Failures(logging.Handler):
+    """The background-task failures logged, as they are."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+        self.seen = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage() == "background task failed; restarting":
+            self.records.append(record)
+            self.seen.set()
+
+
+@pytest.fixture
+def failures() -> Iterator[Failures]:
+    handler = Failures()
+    logger = logging.getLogger("fieldcrew_shared.supervision")
+    logger.addHandler(handler)
+    yield handler
+    logger.removeHandler(handler)
+
+
+async def test_a_failed_round_is_logged_with_its_traceback_and_the_announcer_restarted(
+    pool: asyncpg.Pool, announcing: EventStore, failures: Failures
+) -> None:
+    records = crew_flow_records()
+    wo = records[0].event.work_order_id
+    schema = await project_into(pool, [records])
+    live = {"schema": "agg_test_missing"}  # a round on it fails: no such schema
+    announcer = Announcer(
+        announcing, pool, ServerReportProjection(), live_schema=lambda: live["schema"]
+    )
+    task = Supervised(
+        "announcer", announcer.run, on_stop=announcer.close, backoff=Backoff(first=0.5)
+    )
+    async with Heard(announcing, wo) as heard:
+        task.start()
+        try:
+            async with asyncio.timeout(10):
+                await failures.seen.wait()
+            with pytest.raises(NotReadyError, match="UndefinedTableError"):
+                await task.check()
+            live["schema"] = schema
+            assert await heard.revision() == 1
+            assert (await task.check())["state"] == "running"
+        finally:
+            await task.stop()
+    assert failures.records[0].exc_info is not None  # the traceback is in the log
+    assert await outbox(pool, schema) == set()
 
 
 async def test_a_schema_made_before_the_outbox_gets_what_it_had_not_announced(

@@ -15,6 +15,7 @@ from fieldcrew_shared.events import MemberNoteAdded, subject_for
 from fieldcrew_shared.eventstore import EventStore, Recorded, connect
 from fieldcrew_shared.projection import ProjectionRunner
 from fieldcrew_shared.rebuild import rebuild
+from fieldcrew_shared.supervision import Supervised
 
 from tests.unit.factories import note
 
@@ -118,6 +119,43 @@ async def test_the_durable_consumer_applies_new_events_exactly_once(
     stop.set()
     await task
     assert await totals(pool, runner.schema) == {"max": 10}
+
+
+class TotalsWithABug(LabourTotals):
+    """The toy projection with a bug of its own: a note with no parts looks up a part."""
+
+    async def apply(
+        self, conn: asyncpg.Connection, schema: str, records: Sequence[Recorded]
+    ) -> None:
+        for r in records:
+            assert isinstance(r.event, MemberNoteAdded)
+            if r.event.author == "kim":
+                _ = {part.part_no: part for part in r.event.parts}["P-1"]  # KeyError
+        await super().apply(conn, schema, records)
+
+
+async def test_a_bug_met_applying_one_event_dead_letters_it_and_the_rest_goes_on(
+    store: EventStore, pool: asyncpg.Pool, caplog: pytest.LogCaptureFixture
+) -> None:
+    wo = uuid4()
+    projection = TotalsWithABug()
+    runner = ProjectionRunner(store, pool, projection, filter_subject=subject_for("team", wo))
+    await runner.setup()
+    stop = asyncio.Event()
+    task = Supervised("projection", lambda: runner.run(stop), on_stop=stop.set)
+    task.start()
+    await fill(store, wo, [1, 2])
+    bug = (await store.append(note(wo, "kim", minutes=100), META)).seq
+    seqs = await fill(store, wo, [4, 8])
+    async with asyncio.timeout(20):
+        await runner.wait_for(seqs[-1])
+    await task.stop()
+    assert task.failures == 0  # never down: the event was set aside, not the runner
+    assert await totals(pool, runner.schema) == {"max": 15}
+    rows = await pool.fetch(f"SELECT seq, reason FROM {runner.schema}.dead_letters")
+    assert [(r["seq"], r["reason"]) for r in rows] == [(bug, "KeyError: 'P-1'")]
+    logged = [r for r in caplog.records if r.getMessage() == "applying an event failed"]
+    assert logged and logged[0].exc_info is not None  # with the traceback that shows the bug
 
 
 async def test_events_held_by_a_replica_that_died_are_not_skipped(

@@ -1,12 +1,19 @@
-"""Entry point: ``python -m fieldcrew_aggregator`` or ``fieldcrew-aggregator``."""
+"""Entry point: ``python -m fieldcrew_aggregator`` or ``fieldcrew-aggregator``.
+
+The projection runner and the announcer run as supervised background tasks: a failure is
+logged with its traceback and the task starts again with backoff, and ``/readyz`` answers 503
+while either is down (docs/adr/0026).
+"""
 
 from __future__ import annotations
 
 import asyncio
 
 from fastapi import FastAPI
+from fieldcrew_shared.health import readiness_of
 from fieldcrew_shared.projection import ProjectionRunner
 from fieldcrew_shared.service import Backends, event_sourced_app, open_pool, serve
+from fieldcrew_shared.supervision import Supervised
 
 from fieldcrew_aggregator.api import router
 from fieldcrew_aggregator.config import Settings
@@ -16,26 +23,29 @@ from fieldcrew_aggregator.publisher import Announcer
 
 def create_app(settings: Settings) -> FastAPI:
     async def start_projection(app: FastAPI, backends: Backends) -> None:
-        pool = await open_pool(backends.stack, settings)
+        readiness = readiness_of(app)
+        pool = await open_pool(backends.stack, settings, readiness)
         store = backends.store
-
         projection = ServerReportProjection()
-        announcer = Announcer(store, pool, projection)
+        announcer = Announcer(store, pool, projection, interval=settings.outbox_flush_interval)
         runner = ProjectionRunner(store, pool, projection, after_commit=announcer.after_commit)
+        announcer.live_schema = lambda: runner.schema
         await runner.setup()
-        await announcer(runner.schema)
         app.state.runner = runner
         stop = asyncio.Event()
-        task = asyncio.create_task(runner.run(stop), name="aggregator-projection")
-        announcing = asyncio.create_task(announcer.run(), name="aggregator-announcer")
+        projecting = Supervised("projection", lambda: runner.run(stop), on_stop=stop.set)
+        announcing = Supervised("announcer", announcer.run, on_stop=announcer.close)
+        readiness.add("projection", projecting.check)
+        readiness.add("announcer", announcing.check)
+        readiness.add("lag", runner.lag)
+        projecting.start()
+        announcing.start()
 
         async def finish() -> None:
-            stop.set()
             try:
-                await task
+                await projecting.stop()
             finally:
-                announcer.close()
-                await announcing
+                await announcing.stop()  # after the runner: it announces the last commits
 
         backends.stack.push_async_callback(finish)
 

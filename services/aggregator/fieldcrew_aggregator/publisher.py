@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
+from contextlib import suppress
 
 import asyncpg
 import orjson
 from fieldcrew_shared.envelope import Metadata
-from fieldcrew_shared.errors import FieldcrewError
 from fieldcrew_shared.events import ServerReportCompiled
 from fieldcrew_shared.eventstore import EventStore
 
@@ -55,23 +56,31 @@ def _announcement(row: asyncpg.Record) -> tuple[ServerReportCompiled, Metadata, 
 
 
 class Announcer:
-    """Publishes what the projection put in its outbox: called, it does so at once; as the
-    live runner's after-commit step (:meth:`after_commit`), it wakes :meth:`run`, which does
-    so while the runner goes on with the next batch. After a batch that compiled nothing (most
-    batches) it does not look, unless the live schema changed or the last attempt failed."""
+    """Publishes what the projection put in its outbox: called, it does so at once; run
+    (:meth:`run`, supervised), it does so at start, whenever the live runner's after-commit
+    step (:meth:`after_commit`) asks, and every ``interval`` seconds in any case, so that a
+    revision never waits for a later commit (one compiled by another replica, one left by a
+    failed round). After a batch that compiled nothing (most batches) a commit does not
+    ask, unless the live schema changed."""
 
     def __init__(
-        self, store: EventStore, pool: asyncpg.Pool, projection: ServerReportProjection
+        self,
+        store: EventStore,
+        pool: asyncpg.Pool,
+        projection: ServerReportProjection,
+        *,
+        live_schema: Callable[[], str] | None = None,
+        interval: float = 1.0,
     ) -> None:
         self.store, self.pool, self.projection = store, pool, projection
+        self.live_schema = live_schema or (lambda: projection.name)
+        self.interval = interval
         self.looked_at: str | None = None  # the schema whose outbox was last emptied
         self._due = asyncio.Event()
-        self._schema = ""
         self._closing = False
 
     async def __call__(self, schema: str) -> None:
-        if schema == self.looked_at and not self.projection.outboxed:
-            return
+        """Publish everything waiting in ``schema``'s outbox now."""
         self.projection.outboxed, self.looked_at = False, None
         await publish_pending(self.store, self.pool, schema)
         self.looked_at = schema
@@ -79,25 +88,17 @@ class Announcer:
     async def after_commit(self, schema: str) -> None:
         if schema == self.looked_at and not self.projection.outboxed:
             return
-        self._schema = schema
         self._due.set()
 
     async def run(self) -> None:
-        """Announce whenever :meth:`after_commit` asks, until :meth:`close`. A failure is
-        logged and retried when the next batch commits, or at the next start."""
-        while True:
-            await self._due.wait()
+        """Announce until :meth:`close`: at once, then when asked or every ``interval``. A
+        failed round raises (the supervisor logs it and starts this again)."""
+        while not self._closing:
             self._due.clear()
-            if self._closing:
-                return
-            try:
-                await self(self._schema)
-            except FieldcrewError as exc:
-                log.warning("announcing server reports failed", extra={"why": exc.message})
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("announcing server reports failed", extra={"why": str(exc)})
-            except Exception:  # a bug: said loudly, and the next commit tries again
-                log.exception("announcing server reports failed")
+            await self(self.live_schema())
+            with suppress(TimeoutError):
+                async with asyncio.timeout(self.interval):
+                    await self._due.wait()
 
     def close(self) -> None:
         """Make :meth:`run` return once the round in progress is done (what is left waits in
