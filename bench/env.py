@@ -101,7 +101,7 @@ class BenchEnv:
 
     def pid(self, service: str) -> int:
         assert self.stack is not None
-        return self.stack.processes[service].pid
+        return self.stack.processes[service].popen.pid
 
 
 def machine() -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 from fieldcrew_shared.auth import Role, mint
@@ -36,7 +37,13 @@ def _token(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from fieldcrew_cli.run import run
 
-    return run(local.data_dir())
+    return run(local.data_dir(), port_base=args.port_base)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from fieldcrew_cli.status import show
+
+    return show(local.data_dir())
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -65,7 +72,18 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--role", required=True, choices=[r.value for r in Role])
     t.add_argument("--ttl", type=int, default=8 * 3600, help="seconds (default 8 h)")
     t.set_defaults(func=_token)
-    sub.add_parser("run", help="start the servers and all services").set_defaults(func=_run)
+    run = sub.add_parser("run", help="start the servers and all services, supervised")
+    run.add_argument(
+        "--port-base",
+        type=int,
+        default=_env_int("FIELDCREW_PORT_BASE"),
+        help="gateway on this port, services on the next four, servers from +10 to +27 "
+        "(default: FIELDCREW_PORT_BASE, else 8080, 8181-8184, 14222, 18222, 18333-19338)",
+    )
+    run.set_defaults(func=_run)
+    sub.add_parser(
+        "status", help="every process of the running system: pid, uptime, restarts, readiness"
+    ).set_defaults(func=_status)
     d = sub.add_parser("demo", help="play a whole crew flow through the gateway")
     d.add_argument("--url", default=None, help="gateway URL (default: the running system)")
     d.set_defaults(func=_demo)
@@ -80,6 +98,11 @@ def parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_events)
     backup_commands.add_commands(sub)
     return p
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else None
 
 
 def main(argv: list[str] | None = None) -> None:

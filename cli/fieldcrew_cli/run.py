@@ -1,16 +1,25 @@
-"""``fieldcrew run``: the real servers and the five services, until Ctrl-C."""
+"""``fieldcrew run``: the real servers and the five services, supervised, until Ctrl-C.
+
+A process that dies is restarted with backoff (:mod:`fieldcrew_cli.supervisor`); a crash
+loop stops everything with a message saying who and why. ``<data>/status.json`` shows every
+process (``fieldcrew status``); ``<data>/logs/supervisor.log`` keeps who died and when.
+"""
 
 from __future__ import annotations
 
+import logging
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
 from types import FrameType
 
-from fieldcrew_cli import local
-from fieldcrew_cli.servers import EmbeddedServers
-from fieldcrew_cli.stack import Stack, create_stream, service_env
+from fieldcrew_cli import local, status
+from fieldcrew_cli.servers import EmbeddedServers, Ports, ServerStartError
+from fieldcrew_cli.servers.ports import ensure_free
+from fieldcrew_cli.stack import Stack, create_stream, service_env, service_ports
+from fieldcrew_cli.supervisor import CrashLoopError, Supervisor
 
 BANNER = """
 fieldcrew is running ({seconds:.1f} s to start).
@@ -21,16 +30,19 @@ fieldcrew is running ({seconds:.1f} s to start).
 
   get a token:   .venv/bin/fieldcrew token --sub dora --role dispatcher
   play a crew:   make demo
+  see status:    .venv/bin/fieldcrew status
 
-Ctrl-C stops everything (the data stays for the next run).
+A process that dies is restarted. Ctrl-C stops everything (the data stays for the next run).
 """
 
 
-def run(data: Path) -> int:
-    """Start everything, print where it is, wait for Ctrl-C or a crashed service, stop."""
+def run(data: Path, *, port_base: int | None = None) -> int:
+    """Start everything under a supervisor, print where it is, wait for Ctrl-C or a crash
+    loop, stop. 0 after Ctrl-C, 1 when it could not start or gave up."""
     started = time.perf_counter()
     data.mkdir(parents=True, exist_ok=True)
     _, public_key = local.keypair(data)
+    _log_to(data / "logs")
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -38,21 +50,43 @@ def run(data: Path) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    with EmbeddedServers(data) as infra:
-        create_stream(infra.nats_url)  # as the NATS admin: the services' users may not
-        stack = Stack(logs=data / "logs", env={})
-        stack.env = service_env(infra, public_key, stack.ports)
+    ports = Ports.from_base(port_base) if port_base is not None else Ports()
+    stack = Stack(logs=data / "logs", env={}, ports=service_ports(port_base))
+    supervisor = Supervisor(status_file=data / status.STATUS_FILE)
+    try:
+        ensure_free(list(stack.ports.values()))
+        plan = EmbeddedServers(data, ports=ports).plan()
+        stack.env = service_env(plan.infra, public_key, stack.ports)
         local.write_env(data, stack.env)
-        try:
-            stack.start()
-            gateway = stack.env["FIELDCREW_GATEWAY_URL"]
-            seconds = time.perf_counter() - started
-            print(BANNER.format(seconds=seconds, gateway=gateway, data=data), flush=True)
-            while not stop.wait(0.5):
-                if dead := stack.dead():
-                    print(f"service stopped unexpectedly: {', '.join(dead)}; see {data}/logs/")
-                    return 1
-        finally:
-            print("stopping fieldcrew ...", flush=True)
-            stack.stop()
+        supervisor.start(plan.children)
+        create_stream(plan.infra.nats_url)  # as the NATS admin: the services' users may not
+        supervisor.start(stack.children(plan.kinds))
+        gateway = stack.env["FIELDCREW_GATEWAY_URL"]
+        seconds = time.perf_counter() - started
+        print(BANNER.format(seconds=seconds, gateway=gateway, data=data), flush=True)
+        while not stop.is_set():
+            if supervisor.wait(0.5) is not None:  # the supervisor logged why
+                print("\nfieldcrew stopped: a process kept dying (see above)", file=sys.stderr)
+                return 1
+    except (CrashLoopError, ServerStartError, TimeoutError, OSError) as exc:
+        print(f"\nfieldcrew could not start: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        print("stopping fieldcrew ...", flush=True)
+        supervisor.stop()
     return 0
+
+
+def _log_to(logs: Path) -> None:
+    """The supervisor's lines (who died, how, when it restarts) on stdout and in a file."""
+    logs.mkdir(parents=True, exist_ok=True)
+    logger = logging.getLogger("fieldcrew.supervisor")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    form = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+    for handler in (
+        logging.StreamHandler(sys.stdout),
+        logging.FileHandler(logs / "supervisor.log"),
+    ):
+        handler.setFormatter(form)
+        logger.addHandler(handler)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
-import signal
-import subprocess
 import sys
-import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,8 @@ import httpx
 from fieldcrew_shared.eventstore import EventStore, connect
 
 from fieldcrew_cli.servers import Infra
+from fieldcrew_cli.servers.child import Child, Readiness, launch_all
+from fieldcrew_cli.servers.process import ManagedProcess, spawn
 
 SERVICES = ("dispatch", "team", "photos", "aggregator", "gateway")
 DEFAULT_PORTS = {
@@ -25,6 +26,14 @@ DEFAULT_PORTS = {
     "aggregator": 8184,
     "gateway": 8080,
 }
+
+
+def service_ports(base: int | None = None) -> dict[str, int]:
+    """The services' ports: the defaults, or ``base`` (gateway) to ``base`` + 4."""
+    if base is None:
+        return dict(DEFAULT_PORTS)
+    offsets = {"gateway": 0, "dispatch": 1, "team": 2, "photos": 3, "aggregator": 4}
+    return {name: base + offsets[name] for name in SERVICES}
 
 
 def nats_url_variable(service: str) -> str:
@@ -49,30 +58,67 @@ def service_env(infra: Infra, public_key: Path, ports: dict[str, int]) -> dict[s
     }
 
 
+# which kinds of server (EmbeddedServers.plan().kinds) a service needs to start
+BACKENDS: dict[str, tuple[str, ...]] = {
+    "dispatch": ("nats",),
+    "team": ("nats",),
+    "photos": ("nats", "s3"),
+    "aggregator": ("nats", "postgres"),
+    "gateway": (),
+}
+
+
 @dataclass
 class Stack:
-    """The services of one system, each a child process logging to ``<logs>/<name>.log``."""
+    """The services of one system, each a child process logging to ``<logs>/<name>.log``.
+
+    :meth:`start` runs them unsupervised (the tests' and benchmarks' way: a death is final);
+    :meth:`children` describes them for a :class:`fieldcrew_cli.supervisor.Supervisor`."""
 
     logs: Path
     env: dict[str, str]
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    processes: dict[str, ManagedProcess] = field(default_factory=dict)
 
     def start(self, timeout: float = 60.0) -> None:
-        """Start every service and wait until each answers its health check."""
+        """Start every service and wait until each is ready."""
+        procs = launch_all(self.children(), timeout)
+        self.processes = {name: proc for name, proc in zip(SERVICES, procs, strict=True)}
+
+    def children(self, servers: Mapping[str, tuple[str, ...]] | None = None) -> list[Child]:
+        """The five services as processes to run. ``servers`` (kind of server → names of its
+        processes, :attr:`EmbeddedServers.plan().kinds`) makes each wait for what it needs."""
+        kinds = servers or {}
+        return [
+            Child(
+                name,
+                functools.partial(self.launch, name),
+                functools.partial(self.probe, name),
+                requires=tuple(kinds[kind] for kind in BACKENDS[name] if kind in kinds),
+            )
+            for name in SERVICES
+        ]
+
+    def launch(self, name: str) -> ManagedProcess:
+        """Start service ``name`` (``python -m fieldcrew_<name>``), logging to its file."""
         self.logs.mkdir(parents=True, exist_ok=True)
-        for name in SERVICES:
-            with (self.logs / f"{name}.log").open("ab") as log:
-                self.processes[name] = subprocess.Popen(
-                    [sys.executable, "-m", f"fieldcrew_{name}"],
-                    env=self.env_of(name),
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-        deadline = time.monotonic() + timeout
-        for name in SERVICES:
-            self._wait_healthy(name, deadline)
+        argv = [sys.executable, "-m", f"fieldcrew_{name}"]
+        return spawn(name, argv, log_dir=self.logs, cwd=Path.cwd(), env=self.env_of(name),
+                     stop_timeout=15.0)  # fmt: skip
+
+    def probe(self, name: str, proc: ManagedProcess | None = None) -> Readiness:
+        """Service ``name``'s ``/readyz`` (its ``/healthz`` where it has none): 200 is ready,
+        anything else is not, with what the service says is wrong."""
+        base = f"http://127.0.0.1:{self.ports[name]}"
+        try:
+            answer = httpx.get(f"{base}/readyz", timeout=2.0)
+            if answer.status_code == 404:
+                answer = httpx.get(f"{base}/healthz", timeout=2.0)
+        except httpx.HTTPError as exc:
+            return Readiness(False, f"no answer on {base} ({type(exc).__name__})")
+        if answer.status_code == 200:
+            return Readiness(True)
+        return Readiness(False, f"{answer.status_code} {answer.text[:200]}")
 
     def env_of(self, name: str) -> dict[str, str]:
         """The process environment of service ``name``: its own NATS user, nobody else's."""
@@ -86,36 +132,17 @@ class Stack:
             env["FIELDCREW_NATS_URL"] = own
         return env
 
-    def _wait_healthy(self, name: str, deadline: float) -> None:
-        url = f"http://127.0.0.1:{self.ports[name]}/healthz"
-        while True:
-            if self.processes[name].poll() is not None:
-                raise RuntimeError(f"{name} exited; see {self.logs / (name + '.log')}")
-            try:
-                if httpx.get(url, timeout=1.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{name} did not answer {url}")
-            time.sleep(0.05)
-
     def dead(self) -> list[str]:
-        return [n for n, p in self.processes.items() if p.poll() is not None]
+        """The services that have exited."""
+        return [n for n, p in self.processes.items() if p.popen.poll() is not None]
 
-    def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM every service (gateway first), then SIGKILL what is left."""
-        for name in reversed(SERVICES):
-            proc = self.processes.get(name)
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for proc in self.processes.values():
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    def stop(self) -> None:
+        """SIGTERM every service together, then SIGKILL what is left after its timeout."""
+        procs = [self.processes[name] for name in reversed(SERVICES) if name in self.processes]
+        for proc in procs:
+            proc.ask_to_stop()
+        for proc in procs:
+            proc.finish_stop()
         self.processes.clear()
 
 

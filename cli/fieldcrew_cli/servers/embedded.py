@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import atexit
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
+from fieldcrew_cli.servers.child import Child, launch_all
 from fieldcrew_cli.servers.credentials import persisted_secret
 from fieldcrew_cli.servers.nats_server import SERVICE_USERS, NatsServer
 from fieldcrew_cli.servers.ports import Ports, ensure_free
@@ -39,8 +39,18 @@ class Infra:
 
 
 class _Server(Protocol):
-    def launch(self, log_dir: Path) -> ManagedProcess: ...
-    def wait_ready(self, proc: ManagedProcess, deadline: float) -> None: ...
+    def child(self, log_dir: Path) -> Child: ...
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What :meth:`EmbeddedServers.start` runs: the settings the services get, the server
+    processes (only those the environment does not replace) and, per kind of server
+    (``nats``, ``postgres``, ``s3``), the names of its processes."""
+
+    infra: Infra
+    children: list[Child]
+    kinds: dict[str, tuple[str, ...]]
 
 
 class EmbeddedServers:
@@ -66,7 +76,9 @@ class EmbeddedServers:
         if self._infra is None:
             atexit.register(self.stop)
             try:
-                self._infra = self._start_all()
+                plan = self.plan()
+                self._procs = launch_all(plan.children, self.start_timeout)
+                self._infra = plan.infra
             except BaseException:
                 self.stop()
                 raise
@@ -90,8 +102,9 @@ class EmbeddedServers:
     ) -> None:
         self.stop()
 
-    def _start_all(self) -> Infra:
-        deadline = time.monotonic() + self.start_timeout
+    def plan(self) -> Plan:
+        """The servers to start (checking that their ports are free) and the settings they
+        give; starts nothing (:meth:`start` does, or a supervisor with ``plan().children``)."""
         env = os.environ
         self.data_dir.mkdir(parents=True, exist_ok=True)
         nats = None if env.get("FIELDCREW_NATS_URL") else self._nats()
@@ -99,17 +112,20 @@ class EmbeddedServers:
         s3 = None if env.get("FIELDCREW_S3_ENDPOINT") else self._s3()
         s3_settings = s3.settings if s3 else _s3_from_env()  # validate env before launching
         ensure_free([*(nats.ports if nats else []), *(self.ports.weed() if s3 else [])])
-        servers: list[_Server] = [server for server in (nats, s3, pg) if server is not None]
-        for server in servers:  # launch all first, so their start-ups overlap
-            self._procs.append(server.launch(self._log_dir()))
-        for server, proc in zip(servers, self._procs, strict=True):
-            server.wait_ready(proc, deadline)
-        return Infra(
+        servers: dict[str, _Server] = {
+            kind: server
+            for kind, server in (("nats", nats), ("s3", s3), ("postgres", pg))
+            if server
+        }
+        children = {kind: server.child(self._log_dir()) for kind, server in servers.items()}
+        infra = Infra(
             nats.url if nats else env["FIELDCREW_NATS_URL"],
             pg.url() if pg else env["FIELDCREW_DATABASE_URL"],
             *s3_settings,
             nats_urls=nats.service_urls if nats else _nats_urls_from_env(),
         )
+        kinds: dict[str, tuple[str, ...]] = {k: (c.name,) for k, c in children.items()}
+        return Plan(infra, list(children.values()), kinds)
 
     def _log_dir(self) -> Path:
         path = self.data_dir / "logs"

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from fieldcrew_shared.eventstore import STREAM
 
+from fieldcrew_cli.servers.child import Child, Readiness
 from fieldcrew_cli.servers.credentials import write_private
 from fieldcrew_cli.servers.process import ManagedProcess, find_binary, spawn, wait_until
 
@@ -86,6 +87,16 @@ class NatsServer:
     def wait_ready(self, proc: ManagedProcess, deadline: float) -> None:
         """Block until an authenticated client gets a PONG from a JetStream-enabled server."""
         wait_until(self._answers_ping, proc, deadline)
+
+    def child(self, log_dir: Path) -> Child:
+        """This server as a process to run (ready: it answers an authenticated PING)."""
+        return Child("nats", lambda: self.launch(log_dir), self.probe)
+
+    def probe(self, proc: ManagedProcess) -> Readiness:
+        """Ready when an authenticated client gets a PONG from a JetStream-enabled server."""
+        if self._answers_ping():
+            return Readiness(True)
+        return Readiness(False, f"no JetStream PONG on port {self.port}")
 
     def _url(self, user: str, password: str) -> str:
         return f"nats://{user}:{password}@127.0.0.1:{self.port}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 from dataclasses import dataclass, fields
 
@@ -26,6 +27,13 @@ class Ports:
     weed_filer_grpc: int = 19338
 
     @classmethod
+    def from_base(cls, base: int) -> Ports:
+        """Every port at a fixed offset from ``base`` (``base`` + 10 to + 27; the services
+        take ``base`` to ``base`` + 4, :func:`fieldcrew_cli.stack.service_ports`), so that
+        two systems on one machine need only different bases."""
+        return cls(*(base + offset for offset in _OFFSETS))
+
+    @classmethod
     def free(cls) -> Ports:
         """Pick distinct free loopback ports (all sockets are held open while choosing)."""
         sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in fields(cls)]
@@ -45,6 +53,9 @@ class Ports:
         ]  # fmt: skip
 
 
+_OFFSETS = (10, 11, 20, 21, 22, 23, 24, 25, 26, 27)  # in the order of Ports' fields
+
+
 def ensure_free(ports: list[int]) -> None:
     """Raise ``OSError`` naming the first port that something already listens on."""
     for port in ports:
@@ -54,3 +65,19 @@ def ensure_free(ports: list[int]) -> None:
                 sock.bind(("127.0.0.1", port))
             except OSError as exc:
                 raise OSError(f"port 127.0.0.1:{port} is already in use ({exc})") from exc
+
+
+def free_base(span: int = 30, low: int = 20000, high: int = 32000) -> int:
+    """A port ``base`` such that ``base`` .. ``base + span - 1`` are all free now, below the
+    kernel's ephemeral range (so no outgoing connection takes one meanwhile): for
+    ``fieldcrew run --port-base`` in tests. Another process may still bind one before the
+    caller does; ``ensure_free`` then says which."""
+    rng = random.SystemRandom()
+    for _ in range(200):
+        base = rng.randrange(low, high - span)
+        try:
+            ensure_free(list(range(base, base + span)))
+        except OSError:
+            continue
+        return base
+    raise OSError(f"no {span} free consecutive ports between {low} and {high}")

@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 import asyncpg
 
+from fieldcrew_cli.servers.child import Child, Readiness
 from fieldcrew_cli.servers.process import (
     ManagedProcess,
     ServerStartError,
@@ -132,7 +133,21 @@ class PostgresServer:
 
     def wait_ready(self, proc: ManagedProcess, deadline: float) -> None:
         """Wait for the postmaster to report ``ready``, then make sure the database exists."""
-        wait_until(lambda: self._postmaster_status(proc.popen.pid) == "ready", proc, deadline)
+        wait_until(lambda: self.probe(proc).ready, proc, deadline)
+        self.ensure_database()
+
+    def child(self, log_dir: Path) -> Child:
+        """This server as a process to run; once first ready, the database is made."""
+        return Child("postgres", lambda: self.launch(log_dir), self.probe,
+                     on_ready=self.ensure_database)  # fmt: skip
+
+    def probe(self, proc: ManagedProcess) -> Readiness:
+        """Ready when ``proc``'s postmaster says so in its pid file."""
+        state = self._postmaster_status(proc.popen.pid)
+        return Readiness(state == "ready", f"postmaster {state or 'starting'}")
+
+    def ensure_database(self) -> None:
+        """Create the ``fieldcrew`` database unless it exists."""
         run_coroutine(ensure_database(self.url(SUPERUSER), DATABASE))
 
     def _postmaster_status(self, pid: int) -> str | None:

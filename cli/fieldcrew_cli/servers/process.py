@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import pwd
@@ -87,8 +88,24 @@ class ManagedProcess:
 
     def stop(self) -> None:
         """Send the graceful stop signal, then SIGKILL the whole group after the timeout."""
+        self.ask_to_stop()
+        self.finish_stop()
+
+    def ask_to_stop(self) -> None:
+        """Send the graceful stop signal (once is enough: a second SIGTERM or SIGINT makes
+        uvicorn skip its graceful shutdown)."""
         if self.popen.poll() is None:
             self.popen.send_signal(self.stop_signal)
+
+    def kill_group(self) -> None:
+        """SIGKILL whatever is left of the process group of a leader that has ended."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+
+    def finish_stop(self) -> None:
+        """Wait up to the stop timeout for the process to end, then SIGKILL its group; clean
+        up after it (also after a crash)."""
+        if self.popen.poll() is None:
             try:
                 self.popen.wait(self.stop_timeout)
             except subprocess.TimeoutExpired:
@@ -108,8 +125,10 @@ def spawn(
     stop_timeout: float = 10.0,
     death_signal: int | None = None,
     user: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> ManagedProcess:
-    """Start ``argv`` in its own session, logging to ``log_dir/<name>.log``.
+    """Start ``argv`` in its own session, logging to ``log_dir/<name>.log`` (with ``env``,
+    or this process's environment).
 
     The child gets ``death_signal`` (default: ``stop_signal``) if this process dies,
     so it never outlives us.
@@ -126,6 +145,7 @@ def spawn(
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=cwd,
+            env=env,
             start_new_session=True,
             preexec_fn=_die_with_parent(death_signal or stop_signal, os.getpid()),
             user=ids[0] if ids else None,

@@ -12,6 +12,7 @@ import urllib3
 from minio import Minio
 from minio.error import MinioException
 
+from fieldcrew_cli.servers.child import Child, Readiness
 from fieldcrew_cli.servers.credentials import write_private
 from fieldcrew_cli.servers.ports import Ports
 from fieldcrew_cli.servers.process import ManagedProcess, find_binary, spawn, wait_until
@@ -55,6 +56,16 @@ class SeaweedS3Server:
     def wait_ready(self, proc: ManagedProcess, deadline: float) -> None:
         """Block until an authenticated ListBuckets succeeds."""
         wait_until(self._answers, proc, deadline)
+
+    def child(self, log_dir: Path) -> Child:
+        """This server as a process to run (ready: an authenticated ListBuckets works)."""
+        return Child("s3", lambda: self.launch(log_dir), self.probe)
+
+    def probe(self, proc: ManagedProcess) -> Readiness:
+        """Ready when an authenticated ListBuckets succeeds."""
+        if self._answers():
+            return Readiness(True)
+        return Readiness(False, f"no S3 answer on {self.endpoint}")
 
     def _identities(self) -> dict[str, object]:
         credentials = [{"accessKey": S3_ACCESS_KEY, "secretKey": self.secret_key}]
