@@ -107,18 +107,20 @@ class Stack:
                      stop_timeout=15.0)  # fmt: skip
 
     def probe(self, name: str, proc: ManagedProcess | None = None) -> Readiness:
-        """Service ``name``'s ``/readyz`` (its ``/healthz`` where it has none): 200 is ready,
-        anything else is not, with what the service says is wrong."""
+        """Service ``name``'s ``/readyz``: 200 is ready, anything else is not, with what the
+        service says is wrong."""
         base = f"http://127.0.0.1:{self.ports[name]}"
         try:
-            answer = httpx.get(f"{base}/readyz", timeout=2.0)
-            if answer.status_code == 404:
-                answer = httpx.get(f"{base}/healthz", timeout=2.0)
+            answer = httpx.get(f"{base}/readyz", timeout=5.0)
         except httpx.HTTPError as exc:
             return Readiness(False, f"no answer on {base} ({type(exc).__name__})")
         if answer.status_code == 200:
             return Readiness(True)
-        return Readiness(False, f"{answer.status_code} {answer.text[:200]}")
+        try:
+            problems = [f"{p['check']}: {p['error']}" for p in answer.json()["problems"]]
+        except (ValueError, KeyError, TypeError):  # not the JSON /readyz answers with
+            problems = [answer.text[:200]]
+        return Readiness(False, f"{answer.status_code} {'; '.join(problems)}")
 
     def env_of(self, name: str) -> dict[str, str]:
         """The process environment of service ``name``: its own NATS user, nobody else's."""
