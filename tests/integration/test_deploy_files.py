@@ -58,11 +58,15 @@ def build_settings(
 
 def check_environment(service: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> int:
     """Every FIELDCREW_ variable is a setting of ``service``, and together they build its
-    Settings in production mode; the port it listens on."""
+    Settings in production mode, and the app made with them serves the probes' paths; the port
+    it listens on."""
     fieldcrew = {k: v for k, v in env.items() if k.startswith("FIELDCREW_")}
     assert set(fieldcrew) <= setting_names(service), set(fieldcrew) - setting_names(service)
     settings = build_settings(service, fieldcrew, monkeypatch)
     assert settings.mode is Mode.production
+    app = importlib.import_module(f"fieldcrew_{service}.main").create_app(settings)
+    paths = {getattr(route, "path", None) for route in app.routes}
+    assert {"/healthz", "/readyz"} <= paths, paths
     if settings.uses_event_log:
         users = {urlsplit(u).username for u in settings.nats_url.split(",")}
         assert users == {service}, f"{service} must use its own NATS user, not {users}"
