@@ -22,6 +22,15 @@ from fieldcrew_cli.stack import create_stream
 from fieldcrew_shared.auth import Role, ensure_keypair, mint
 
 ISSUER, AUDIENCE = "fieldcrew-local", "fieldcrew"
+OUTPUT = Path(__file__).parent.parent / "test-output"
+
+
+@pytest.fixture(scope="session")
+def output_dir() -> Path:
+    """Where tests leave what a person looks at afterwards (screenshots, rendered PDF pages):
+    ``test-output/`` in the repository, ignored by git."""
+    OUTPUT.mkdir(exist_ok=True)
+    return OUTPUT
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import struct
 import zlib
 from datetime import datetime
 
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, ImageDraw
 from PIL.TiffImagePlugin import IFDRational
 
 Size = tuple[int, int]
@@ -33,6 +33,27 @@ def jpeg(
     """A JPEG; ``exif_time`` becomes DateTimeOriginal (plus OffsetTimeOriginal when aware),
     ``gps`` (lat, lon in signed degrees) the GPS position."""
     return _encode(picture(seed, size), "JPEG", exif(exif_time, gps), quality=90)
+
+
+def scene(
+    seed: int,
+    size: Size = (640, 480),
+    exif_time: datetime | None = None,
+    gps: tuple[float, float] | None = None,
+) -> bytes:
+    """A JPEG a person can tell apart from others at a glance (a sky, ground and a few
+    coloured shapes, seeded), for pages and PDFs someone looks at."""
+    rng = random.Random(seed)
+    image = Image.new("RGB", size, (rng.randrange(90, 160), rng.randrange(140, 200), 230))
+    draw = ImageDraw.Draw(image)
+    width, height = size
+    draw.rectangle((0, height * 2 // 3, width, height), fill=(90, 110 + rng.randrange(60), 70))
+    for _ in range(4):
+        x, y = rng.randrange(width), rng.randrange(height)
+        r = rng.randrange(20, max(21, width // 5))
+        colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=colour, outline=(0, 0, 0), width=3)
+    return _encode(image, "JPEG", exif(exif_time, gps), quality=88)
 
 
 def png(seed: int, size: Size = (64, 48)) -> bytes:

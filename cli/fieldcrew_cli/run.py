@@ -1,4 +1,4 @@
-"""``fieldcrew run``: the real servers and the five services, supervised, until Ctrl-C.
+"""``fieldcrew run``: the real servers and the six services, supervised, until Ctrl-C.
 
 A process that dies is restarted with backoff (:mod:`fieldcrew_cli.supervisor`); a crash
 loop stops everything with a message saying who and why. ``<data>/status.json`` shows every
@@ -25,6 +25,7 @@ BANNER = """
 fieldcrew is running ({seconds:.1f} s to start).
 
   gateway   {gateway}/api/v1      (OpenAPI: {gateway}/docs)
+  console   {gateway}/console/    (sign in with a token, below)
   data      {data}
   logs      {data}/logs/
 

@@ -1,4 +1,4 @@
-"""Start the five services as their own processes (as ops deploy them), and stop them."""
+"""Start the six services as their own processes (as ops deploy them), and stop them."""
 
 from __future__ import annotations
 
@@ -18,12 +18,13 @@ from fieldcrew_cli.servers import Infra
 from fieldcrew_cli.servers.child import Child, Readiness, launch_all
 from fieldcrew_cli.servers.process import ManagedProcess, spawn
 
-SERVICES = ("dispatch", "team", "photos", "aggregator", "gateway")
+SERVICES = ("dispatch", "team", "photos", "aggregator", "documents", "gateway")
 DEFAULT_PORTS = {
     "dispatch": 8181,
     "team": 8182,
     "photos": 8183,
     "aggregator": 8184,
+    "documents": 8185,
     "gateway": 8080,
 }
 
@@ -55,6 +56,8 @@ def service_env(infra: Infra, public_key: Path, ports: dict[str, int]) -> dict[s
         "FIELDCREW_S3_SECURE": "true" if infra.s3_secure else "false",
         "FIELDCREW_JWT_PUBLIC_KEY_FILE": str(public_key),
         **{f"FIELDCREW_{s.upper()}_URL": f"http://127.0.0.1:{ports[s]}" for s in SERVICES},
+        # where customers reach the gateway: share links start with it
+        "FIELDCREW_PUBLIC_URL": f"http://127.0.0.1:{ports['gateway']}",
     }
 
 

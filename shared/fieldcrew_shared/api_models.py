@@ -327,3 +327,66 @@ PHOTO_UPLOAD_FORM: dict[str, Any] = {
 }
 """OpenAPI of the photo upload form (the photos service and the gateway document the same
 multipart body without parsing it through FastAPI)."""
+
+
+MAX_SHARE_HOURS = 720
+"""A share link lives at most 30 days."""
+
+
+class CreateShareLinkRequest(Strict):
+    expires_in_hours: int = Field(ge=1, le=MAX_SHARE_HOURS, strict=True)
+    revision: int | None = Field(
+        default=None, ge=1, le=MAX_QUERY_INT, strict=True, description="Default: the newest"
+    )
+
+
+class ShareLinkOut(BaseModel):
+    """A new share link. ``url`` holds its secret and is shown this once: only a hash of the
+    secret is kept."""
+
+    id: UUID
+    url: str
+    expires_at: datetime
+    revision: int
+
+
+class ShareLinkState(StrEnum):
+    active = "active"
+    revoked = "revoked"
+    expired = "expired"
+
+
+class ShareLinkSummary(BaseModel):
+    """A share link as the office sees it later (without its secret)."""
+
+    id: UUID
+    revision: int
+    state: ShareLinkState
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_by: str | None
+    revoked_at: datetime | None
+    views: int
+
+
+class TimelineEntryOut(BaseModel):
+    """One event of a work order: who acted, when it was recorded and when it happened."""
+
+    seq: int = Field(description="Its position in the event log")
+    type: str = Field(description="The event, e.g. `MemberNoteAdded`")
+    context: str = Field(description="The service that recorded it")
+    actor: str
+    actor_role: str
+    recorded_at: datetime = Field(description="When the server stored it")
+    occurred_at: datetime = Field(description="When it happened on the device")
+    facts: dict[str, Any] = Field(description="What it is about: ids, counts, a revision")
+
+
+class RevisionOut(BaseModel):
+    """One revision of a server report and what changed since the one before."""
+
+    revision: int = Field(ge=1)
+    compiled_at: datetime
+    fingerprint: str = Field(description="sha256 of the revision's JSON, written canonically")
+    changes: list[str]

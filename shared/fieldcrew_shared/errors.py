@@ -8,6 +8,7 @@ The tree::
     │   ├── ForbiddenError            403: the actor may not do this
     │   ├── NotFoundError             404: no such work order / photo / report
     │   ├── ConflictError             409: the state forbids it (report already submitted, ...)
+    │   ├── GoneError                 410: it existed and is no more (a revoked or expired link)
     │   └── UploadRejectedError       413/415/422: an upload was refused
     ├── AuthenticationError           401: no token, or a token that does not verify
     ├── ConcurrencyError              another writer appended to the same aggregate first
@@ -59,6 +60,11 @@ class NotFoundError(CommandRejectedError):
 class ConflictError(CommandRejectedError):
     code = "conflict"
     status = 409
+
+
+class GoneError(CommandRejectedError):
+    code = "gone"
+    status = 410
 
 
 class UploadRejectedError(CommandRejectedError):

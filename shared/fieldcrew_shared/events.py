@@ -161,6 +161,45 @@ class ServerReportCompiled(Event):
     report: dict[str, Any] = Field(default_factory=dict)
 
 
+class ShareLinkCreated(Event):
+    """A dispatcher handed out a read-only link to one revision of the server report. Only the
+    sha256 of the link's secret is recorded, never the secret."""
+
+    context: ClassVar[str] = "documents"
+    name: ClassVar[str] = "ShareLinkCreated"
+
+    link_id: UUID
+    secret_sha256: str
+    revision: int
+    expires_at: datetime
+    created_by: str
+
+
+class ShareLinkRevoked(Event):
+    context: ClassVar[str] = "documents"
+    name: ClassVar[str] = "ShareLinkRevoked"
+
+    link_id: UUID
+    revoked_by: str
+
+
+class SharedView(StrEnum):
+    """What a share link's holder opened."""
+
+    page = "page"
+    pdf = "pdf"
+
+
+class ShareLinkViewed(Event):
+    """Someone holding a share link opened its page or its PDF (the audit trail)."""
+
+    context: ClassVar[str] = "documents"
+    name: ClassVar[str] = "ShareLinkViewed"
+
+    link_id: UUID
+    view: SharedView
+
+
 CATALOGUE: dict[str, type[Event]] = {
     cls.type_name(): cls
     for cls in (
@@ -169,6 +208,9 @@ CATALOGUE: dict[str, type[Event]] = {
         LeaderReportSubmitted,
         PhotoUploaded,
         ServerReportCompiled,
+        ShareLinkCreated,
+        ShareLinkRevoked,
+        ShareLinkViewed,
     )
 }
 """Current version of every event, by CloudEvents ``type``."""

@@ -20,6 +20,7 @@ from fieldcrew_shared.eventstore import EventStore, Loaded, connect
 from nats.js.api import DeliverPolicy
 
 from tests.conftest import TokenFactory
+from tests.images import scene
 
 
 def free_port() -> int:
@@ -125,3 +126,34 @@ class ReportWatcher:
 
 async def history(log: EventStore, work_order_id: str, context: str = "*") -> Loaded:
     return await log.load(f"fieldcrew.{context}.{work_order_id}.>")
+
+
+NOTE = {
+    "findings": "Seal worn",
+    "actions": "Replaced seal",
+    "parts": [{"part_no": "SEAL-40", "qty": 1}],
+}
+REPORT = {"summary": "Seal replaced, pump tested", "root_cause": "Wear", "outcome": "resolved"}
+
+
+async def play_crew_flow(
+    api: httpx.AsyncClient, crew: Crew, log: EventStore, work_order_id: str, seed: int = 0
+) -> None:
+    """Everyone adds a note and a photo, the leader submits the report, and the server
+    report's first revision is announced in the log."""
+    async with ReportWatcher(log, work_order_id) as watcher:
+        for n, who in enumerate(crew.everyone):
+            r = await api.post(
+                f"/work-orders/{work_order_id}/notes", json=NOTE, headers=crew.auth(who)
+            )
+            assert r.status_code == 201, r.text
+            files = {"file": ("p.jpg", scene(seed + n), "image/jpeg")}
+            r = await api.post(
+                f"/work-orders/{work_order_id}/photos", files=files, headers=crew.auth(who)
+            )
+            assert r.status_code == 201, r.text
+        r = await api.post(
+            f"/work-orders/{work_order_id}/report", json=REPORT, headers=crew.auth(crew.leader)
+        )
+        assert r.status_code == 201, r.text
+        await watcher.revision(1)

@@ -26,7 +26,7 @@ from fieldcrew_cli.servers.process import find_binary
 from fieldcrew_cli.stack import SERVICES, Stack, service_env
 from fieldcrew_shared.envelope import Metadata, encode, seal
 from fieldcrew_shared.errors import BackendUnavailableError
-from fieldcrew_shared.events import Event, ServerReportCompiled, subject_for
+from fieldcrew_shared.events import Event, ServerReportCompiled, ShareLinkRevoked, subject_for
 from fieldcrew_shared.eventstore import STREAM, EventStore, connect
 from nats.js.api import AckPolicy, ConsumerConfig
 
@@ -44,6 +44,7 @@ def sample(context: str, wo: UUID) -> Event:
         "team": note(wo, "max"),
         "photos": photo(wo, "max", "ab" * 32),
         "aggregator": ServerReportCompiled(work_order_id=wo, revision=1),
+        "documents": ShareLinkRevoked(work_order_id=wo, link_id=wo, revoked_by="dora"),
     }
     return events[context]
 

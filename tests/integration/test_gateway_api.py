@@ -101,7 +101,8 @@ def closed_url() -> Iterator[str]:
 
 
 def gateway_settings(keys: tuple[Path, Path], url: str, **overrides: Any) -> Settings:
-    urls = {f"{name}_url": url for name in ("dispatch", "team", "photos", "aggregator")}
+    names = ("dispatch", "team", "photos", "aggregator", "documents")
+    urls = {f"{name}_url": url for name in names}
     return Settings(
         jwt_public_key_file=keys[1],
         jwt_issuer=ISSUER,

@@ -4,7 +4,7 @@ Users (the same layout as ``deploy/nats/nats-server.conf``):
 
 - ``fieldcrew``, the admin: no restrictions. It creates the stream (``fieldcrew run`` and the
   test session do that before any service starts) and serves the CLI's ``rebuild``/``events``.
-- ``dispatch``, ``team``, ``photos``, ``aggregator``: :func:`service_permissions`.
+- ``dispatch``, ``team``, ``photos``, ``aggregator``, ``documents``: :func:`service_permissions`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from fieldcrew_cli.servers.credentials import write_private
 from fieldcrew_cli.servers.process import ManagedProcess, find_binary, spawn, wait_until
 
 NATS_USER = "fieldcrew"  # the admin
-SERVICE_USERS = ("dispatch", "team", "photos", "aggregator")
+SERVICE_USERS = ("dispatch", "team", "photos", "aggregator", "documents")
 DURABLES: Mapping[str, tuple[str, ...]] = {"aggregator": ("aggregator",)}
 STREAM_ADMIN_OPS = ("CREATE", "UPDATE", "DELETE", "PURGE", "MSG.DELETE", "RESTORE", "SNAPSHOT")
 

@@ -12,12 +12,15 @@ from fieldcrew_shared.api_models import MAX_QUERY_INT
 from fieldcrew_shared.auth import Principal
 from fieldcrew_shared.errors import NotFoundError
 from fieldcrew_shared.events import Crew, WorkOrderIssued, subject_for
+from fieldcrew_shared.fingerprint import fingerprint
 from fieldcrew_shared.projection import ProjectionRunner
 from fieldcrew_shared.service import store_of
 from fieldcrew_shared.web import CurrentPrincipal
 
 from fieldcrew_aggregator import queries
+from fieldcrew_aggregator.changes import changes
 from fieldcrew_aggregator.domain import Progress, empty_progress, evolve, summary
+from fieldcrew_aggregator.timeline import timeline
 
 router = APIRouter(prefix="/work-orders", tags=["work orders"])
 
@@ -88,3 +91,35 @@ async def get_server_report(
         raise NotFoundError("the server report is not compiled yet", code="not_compiled")
     number, report = found
     return {"revision": number, **report}
+
+
+@router.get("/{work_order_id}/server-report/revisions")
+async def list_revisions(
+    work_order_id: UUID, request: Request, principal: CurrentPrincipal
+) -> list[dict[str, Any]]:
+    """Every revision of the server report, oldest first: when it was compiled, its
+    fingerprint and what changed since the revision before."""
+    await _visible_progress(request, work_order_id, principal)
+    pool, schema = _runner(request)
+    out, previous = [], None
+    for number, report in await queries.revisions(pool, schema, work_order_id):
+        served = {"revision": number, **report}
+        out.append({
+            "revision": number,
+            "compiled_at": report["compiled_at"],
+            "fingerprint": fingerprint(served),
+            "changes": changes(previous, served),
+        })  # fmt: skip
+        previous = served
+    return out
+
+
+@router.get("/{work_order_id}/timeline")
+async def get_timeline(
+    work_order_id: UUID, request: Request, principal: CurrentPrincipal
+) -> list[dict[str, Any]]:
+    """Every event of the work order in the log, in the order recorded: who, when recorded,
+    when it happened on the device, and what it is about."""
+    await _visible_progress(request, work_order_id, principal)
+    loaded = await store_of(request).load(f"fieldcrew.*.{work_order_id}.>")
+    return timeline(loaded.records, office=principal.role in OFFICE_ROLES)

@@ -54,6 +54,18 @@ async def server_report(
     return (row["revision"], orjson.loads(row["report"])) if row else None
 
 
+async def revisions(
+    pool: asyncpg.Pool, schema: str, work_order_id: UUID
+) -> list[tuple[int, dict[str, Any]]]:
+    """Every revision of the work order's server report, oldest first."""
+    rows = await pool.fetch(
+        f"SELECT revision, report FROM {schema}.server_reports WHERE work_order_id = $1"
+        " ORDER BY revision",
+        work_order_id,
+    )
+    return [(row["revision"], orjson.loads(row["report"])) for row in rows]
+
+
 async def unannounced(pool: asyncpg.Pool, schema: str, limit: int) -> list[asyncpg.Record]:
     """Revisions compiled but not yet announced on the bus, in the order they compiled (a
     work order's revisions in order, whatever ``limit`` cuts off). One index lookup per

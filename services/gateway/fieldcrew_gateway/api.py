@@ -20,8 +20,10 @@ from fieldcrew_shared.api_models import (
     NoteOut,
     PhotoOut,
     ReportOut,
+    RevisionOut,
     ServerReportOut,
     SubmitReportRequest,
+    TimelineEntryOut,
     WorkOrderOut,
     WorkOrderStatus,
     WorkOrderSummary,
@@ -207,3 +209,26 @@ async def get_server_report(
     return await forward(
         request, Upstream.aggregator, f"/work-orders/{work_order_id}/server-report"
     )
+
+
+@router.get(
+    "/work-orders/{work_order_id}/server-report/revisions",
+    response_model=list[RevisionOut],
+    responses=openapi.VIEW,
+)
+async def list_server_report_revisions(request: Request, work_order_id: WorkOrderId) -> Response:
+    """Every revision of the server report (none before it is compiled), with its fingerprint
+    and what changed since the one before."""
+    path = f"/work-orders/{work_order_id}/server-report/revisions"
+    return await forward(request, Upstream.aggregator, path)
+
+
+@router.get(
+    "/work-orders/{work_order_id}/timeline",
+    response_model=list[TimelineEntryOut],
+    responses=openapi.VIEW,
+)
+async def get_timeline(request: Request, work_order_id: WorkOrderId) -> Response:
+    """Every event of the work order in the order recorded: who acted, when it was recorded
+    and when it happened on the device (share-link activity for the office only)."""
+    return await forward(request, Upstream.aggregator, f"/work-orders/{work_order_id}/timeline")

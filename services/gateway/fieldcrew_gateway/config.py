@@ -21,6 +21,7 @@ class Settings(ServiceSettings):
     team_url: str = "http://127.0.0.1:8182"
     photos_url: str = "http://127.0.0.1:8183"
     aggregator_url: str = "http://127.0.0.1:8184"
+    documents_url: str = "http://127.0.0.1:8185"
     upstream_timeout: float = Field(
         default=30.0, gt=0, description="Seconds to connect, send, or wait for an answer"
     )
@@ -68,4 +69,21 @@ class Settings(ServiceSettings):
         default="",
         description="Comma-separated addresses of load balancers whose X-Forwarded-For is "
         "believed (the client IP for rate limits); empty: none, the peer address is the client",
+    )
+    oidc_authorization_url: str | None = Field(
+        default=None,
+        description="The identity provider's authorization endpoint; with the token URL and "
+        "client id set, the console signs in with OIDC (authorization code + PKCE)",
+    )
+    oidc_token_url: str | None = Field(
+        default=None, description="The identity provider's token endpoint (allows CORS)"
+    )
+    oidc_client_id: str | None = Field(
+        default=None, description="The console's client id: a public client, no secret"
+    )
+    oidc_scope: str = Field(default="openid", description="Scopes the console asks for")
+    oidc_audience: str | None = Field(
+        default=None,
+        description="Sent as `audience` when set, for providers that need it to issue an "
+        "access token for this API (its `aud` must be FIELDCREW_JWT_AUDIENCE)",
     )

@@ -16,6 +16,7 @@ from fieldcrew_shared import logs
 from fieldcrew_shared.health import readiness_of
 from fieldcrew_shared.service import new_app
 
+from fieldcrew_gateway import console, documents
 from fieldcrew_gateway.api import router
 from fieldcrew_gateway.bodies import (
     FORM_ENVELOPE_BYTES,
@@ -80,6 +81,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(CorrelationIdMiddleware)
     app.add_api_route("/", root, methods=["GET"], include_in_schema=False)
     app.include_router(router)
+    app.include_router(documents.router)
+    app.include_router(documents.share_router)
+    console.mount(app, settings)
     return app
 
 

@@ -54,6 +54,11 @@ EVERY_ROUTE: Responses = {
     429: error("Too many requests from this user (or address)", RETRY_AFTER),
     503: error("A backing service is down; retry after `Retry-After` seconds", RETRY_AFTER),
 }
+PUBLIC_ROUTE: Responses = {
+    422: error("The request is not valid (`details` says what is wrong)"),
+    429: error("Too many requests from this address", RETRY_AFTER),
+    503: error("A backing service is down; retry after `Retry-After` seconds", RETRY_AFTER),
+}
 VIEW: Responses = {
     403: error("The caller is not on this work order's crew"),
     404: error("No such work order (or note, report, photo)"),

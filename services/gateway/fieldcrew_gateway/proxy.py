@@ -49,6 +49,14 @@ RELAYED_RESPONSE_HEADERS = (
     "idempotent-replayed",
     "retry-after",
     "www-authenticate",
+    # documents: PDFs are downloads, and shared pages must not be cached, indexed or leak
+    # their token in a Referer
+    "content-disposition",
+    "cache-control",
+    "content-security-policy",
+    "referrer-policy",
+    "x-robots-tag",
+    "x-content-type-options",
 )
 _FORWARDED = frozenset(FORWARDED_REQUEST_HEADERS)
 RETRY_AFTER_SECONDS = 1
@@ -66,6 +74,7 @@ class Upstream(StrEnum):
     team = "team"
     photos = "photos"
     aggregator = "aggregator"
+    documents = "documents"
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,7 @@ async def open_upstreams(settings: Settings) -> AsyncIterator[Upstreams]:
         Upstream.team: settings.team_url,
         Upstream.photos: settings.photos_url,
         Upstream.aggregator: settings.aggregator_url,
+        Upstream.documents: settings.documents_url,
     }
     async with client:
         yield Upstreams(client=client, base_urls=base_urls)

@@ -26,6 +26,7 @@ from typing import TypeVar
 
 import urllib3
 from fieldcrew_shared.errors import BackendUnavailableError, FieldcrewError
+from fieldcrew_shared.photo_objects import object_key, served_key, thumbnail_key
 from minio import Minio
 from minio.error import MinioException, S3Error
 from minio.helpers import MAX_PART_SIZE, MIN_PART_SIZE
@@ -33,6 +34,14 @@ from minio.helpers import MAX_PART_SIZE, MIN_PART_SIZE
 from fieldcrew_photos.config import Settings
 
 T = TypeVar("T")
+__all__ = [
+    "BucketExposedError",
+    "PhotoStorage",
+    "http_pool",
+    "object_key",
+    "served_key",
+    "thumbnail_key",
+]
 
 _ALREADY_THERE = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExists"})
 _FAILURES = (MinioException, urllib3.exceptions.HTTPError, OSError)
@@ -47,16 +56,6 @@ class BucketExposedError(FieldcrewError):
     """The photo bucket answers requests without credentials; the service refuses to start."""
 
     code = "bucket_exposed"
-
-
-def object_key(sha256: str) -> str:
-    """Where the uploaded bytes with this digest live in the bucket (evidence, never served)."""
-    return f"sha256/{sha256[:2]}/{sha256}"
-
-
-def served_key(sha256: str) -> str:
-    """Where the re-encoded copy of the upload with this digest lives (served to clients)."""
-    return f"served/{sha256}.jpg"
 
 
 class PhotoStorage:

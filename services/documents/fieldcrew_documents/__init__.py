@@ -1,0 +1,1 @@
+"""The documents service: the customer's PDF of a server report, and share links to it."""

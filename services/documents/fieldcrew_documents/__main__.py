@@ -1,0 +1,3 @@
+from fieldcrew_documents.main import main
+
+main()
