@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 UV := $(VENV)/bin/uv
 BIN := $(VENV)/bin
 
-.PHONY: install run demo test check unit fmt bench bench-quick clean
+.PHONY: install run demo test check unit fmt bench bench-quick clean browser-tools
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,16 @@ run: install
 demo: install
 	$(BIN)/fieldcrew demo
 
+## Debian's Chromium (the console's browser tests drive it with Playwright) and poppler-utils
+## (pdftoppm draws the customer PDF): installed with apt when missing, as root (CI is).
+browser-tools:
+	@command -v chromium >/dev/null && command -v pdftoppm >/dev/null || { \
+	  echo "installing Debian's chromium and poppler-utils with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq chromium poppler-utils >/dev/null; }
+
 ## Lint, types, then every test tier against real servers the session starts itself.
-test: check
+test: check browser-tools
 	$(BIN)/python -m pytest
 
 unit: install

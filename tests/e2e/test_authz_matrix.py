@@ -78,6 +78,22 @@ GET  /work-orders/{wo}/photos/{photo} X/a    404        404   404    404    404 
 GET  /work-orders/{wo}/server-report  A      200        200   200    200    403    200     401
 GET  /work-orders/{wo}/server-report  B      200        200   403    403    200    200     401
 GET  /work-orders/{wo}/server-report  X      404        404   404    404    404    404     401
+GET  /work-orders/{wo}/server-report/revisions A 200    200   200    200    403    200     401
+GET  /work-orders/{wo}/server-report/revisions B 200    200   403    403    200    200     401
+GET  /work-orders/{wo}/server-report/revisions X 404    404   404    404    404    404     401
+GET  /work-orders/{wo}/timeline       A      200        200   200    200    403    200     401
+GET  /work-orders/{wo}/timeline       B      200        200   403    403    200    200     401
+GET  /work-orders/{wo}/timeline       X      404        404   404    404    404    404     401
+GET  /work-orders/{wo}/server-report.pdf A   200        200   200    200    403    403     401
+GET  /work-orders/{wo}/server-report.pdf B   200        200   403    403    200    403     401
+GET  /work-orders/{wo}/server-report.pdf X   404        404   404    404    404    404     401
+POST /work-orders/{wo}/share-links    A      201        201   403    403    403    403     401
+POST /work-orders/{wo}/share-links    B      201        201   403    403    403    403     401
+POST /work-orders/{wo}/share-links    X      404        404   404    404    404    404     401
+GET  /work-orders/{wo}/share-links    A      200        200   403    403    403    403     401
+GET  /work-orders/{wo}/share-links    X      404        404   404    404    404    404     401
+DELETE /work-orders/{wo}/share-links/{link} A 204       204   403    403    403    403     401
+DELETE /work-orders/{wo}/share-links/{link} X 404       404   404    404    404    404     401
 """
 
 NOTE = {"findings": "seal worn", "actions": "replaced", "parts": [{"part_no": "S-1", "qty": 1}]}
@@ -97,6 +113,10 @@ class Row:
     @property
     def services(self) -> tuple[str, ...]:
         """The services that serve this operation when called directly."""
+        if "/share-links" in self.path or self.path.endswith(".pdf"):
+            return ("documents",)
+        if self.path.endswith(("/timeline", "/revisions")):
+            return ("aggregator",)
         if self.path.endswith(("/notes", "/report")):
             return ("team",)
         if "/photos" in self.path:
@@ -141,6 +161,18 @@ class World:
     async def issue(self, crew: str) -> str:
         body = {"title": "Pump leaks", "crew": self.crews[crew]}
         r = await self.dispatch.post("/work-orders", json=body, headers=self.auth("setup"))
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+    async def share(self, wo: str) -> str:
+        """A share link of ``wo`` made by the set-up admin (a random id where there is none)."""
+        if wo not in self.wo.values() or wo == self.wo.get("X"):
+            return str(uuid4())
+        r = await self.gateway.post(
+            f"/work-orders/{wo}/share-links",
+            json={"expires_in_hours": 1},
+            headers=self.auth("setup"),
+        )
         assert r.status_code == 201, r.text
         return str(r.json()["id"])
 
@@ -216,12 +248,22 @@ async def last_seq(log: EventStore, subject: str) -> int:
 
 
 async def send(
-    world: World, client: httpx.AsyncClient, row: Row, column: str, wo: str, photo: str
+    world: World,
+    client: httpx.AsyncClient,
+    row: Row,
+    column: str,
+    wo: str,
+    photo: str,
+    link: str = "",
 ) -> httpx.Response:
-    path = row.path.format(wo=wo, photo=photo)
+    path = row.path.format(wo=wo, photo=photo, link=link)
     headers = {**world.auth(column), "Idempotency-Key": uuid4().hex}
     if row.method == "GET":
         return await client.get(path, headers=world.auth(column))
+    if row.method == "DELETE":
+        return await client.delete(path, headers=world.auth(column))
+    if path.endswith("/share-links"):
+        return await client.post(path, json={"expires_in_hours": 1}, headers=headers)
     if path.endswith("/photos"):
         files = {"file": ("p.jpg", jpeg(seed=next(world.seeds)), "image/jpeg")}
         return await client.post(path, files=files, headers=headers)
@@ -236,11 +278,13 @@ async def send(
 async def run_cell(world: World, client: httpx.AsyncClient, row: Row, column: str) -> str | None:
     """Play one cell; None when it holds, else what went wrong."""
     wo_target, _, photo_owner = row.target.partition("/")
-    fresh = row.method == "POST" and wo_target in ("A", "B")
+    # a share link is of a compiled report: shared from the completed work orders
+    fresh = row.method == "POST" and wo_target in ("A", "B") and "/share-links" not in row.path
     wo = await world.issue(wo_target) if fresh else world.wo.get(wo_target, "")
+    link = await world.share(wo) if "{link}" in row.path else ""
     watched = f"fieldcrew.*.{wo}.>" if wo else "fieldcrew.dispatch.*.WorkOrderIssued"
     before = await last_seq(world.log, watched)
-    r = await send(world, client, row, column, wo, world.photo.get(photo_owner, ""))
+    r = await send(world, client, row, column, wo, world.photo.get(photo_owner, ""), link)
     after = await last_seq(world.log, watched)
     expected = row.expected[column]
     if r.status_code != expected:

@@ -89,10 +89,10 @@ def decide_create(
     work_order: WorkOrderIssued | None, revisions: list[int], cmd: CreateShareLink
 ) -> list[Event]:
     """A link to ``cmd.revision`` (default: the newest compiled) of the work order's report."""
-    if cmd.actor_role not in SHARING_ROLES:
-        raise ForbiddenError("only a dispatcher may share a report")
     if work_order is None:
         raise NotFoundError("no such work order")
+    if cmd.actor_role not in SHARING_ROLES:
+        raise ForbiddenError("only a dispatcher may share a report")
     if not 1 <= cmd.expires_in_hours <= MAX_HOURS:
         raise InvalidCommandError(f"a link lives 1 to {MAX_HOURS} hours", code="invalid_expiry")
     if not revisions:
@@ -120,8 +120,12 @@ class RevokeShareLink:
     actor_role: str
 
 
-def decide_revoke(links: Links, cmd: RevokeShareLink) -> list[Event]:
+def decide_revoke(
+    work_order: WorkOrderIssued | None, links: Links, cmd: RevokeShareLink
+) -> list[Event]:
     """Revoke the link; nothing when it is revoked already (a retried DELETE)."""
+    if work_order is None:
+        raise NotFoundError("no such work order")
     if cmd.actor_role not in SHARING_ROLES:
         raise ForbiddenError("only a dispatcher may revoke a share link")
     link = links.get(cmd.link_id)

@@ -100,10 +100,11 @@ async def revoke_link(
     """Revoke a link (nothing happens when it is revoked already)."""
     aggregate = subject_for("documents", work_order_id)
     cmd = RevokeShareLink(work_order_id, link_id, principal.sub, principal.role.value)
+    work_order = await reports.work_order(store, work_order_id)
 
     async def attempt() -> None:
         history = await load_links(store, work_order_id)
-        for event in decide_revoke(history.links, cmd):
+        for event in decide_revoke(work_order, history.links, cmd):
             await store.append(event, meta, expected_version=history.version, aggregate=aggregate)
 
     await retry_on_conflict(attempt)

@@ -1,0 +1,102 @@
+// The console's one way to the API: the bearer token of this tab, JSON in and out, and the
+// API's error shape {error: {code, message, details}} turned into an ApiError.
+
+const TOKEN = "fieldcrew.token";
+export const API = "/api/v1";
+
+export class ApiError extends Error {
+  constructor(status, error) {
+    super(error.message || `HTTP ${status}`);
+    this.status = status;
+    this.code = error.code || "error";
+    this.details = error.details || [];
+  }
+}
+
+export function token() {
+  return sessionStorage.getItem(TOKEN);
+}
+
+export function signIn(value) {
+  const claims = decode(value);
+  if (!claims) throw new Error("This is not a token from `fieldcrew token` (a JWT).");
+  if (claims.exp && claims.exp * 1000 < Date.now()) throw new Error("This token has expired.");
+  sessionStorage.setItem(TOKEN, value);
+  return claims;
+}
+
+export function signOut() {
+  sessionStorage.removeItem(TOKEN);
+}
+
+function decode(value) {
+  const parts = String(value || "").trim().split(".");
+  if (parts.length !== 3) return null;
+  try {
+    const json = atob(parts[1].replaceAll("-", "+").replaceAll("_", "/"));
+    return JSON.parse(decodeURIComponent(escape(json)));
+  } catch {
+    return null;
+  }
+}
+
+// Who the console shows itself to; the API decides what each may do.
+export function me() {
+  const claims = decode(token());
+  if (!claims) return null;
+  const role = claims.role;
+  return {
+    sub: claims.sub,
+    role,
+    dispatches: role === "dispatcher" || role === "admin",
+    office: ["dispatcher", "admin", "analyst"].includes(role),
+    readOnly: role === "analyst",
+  };
+}
+
+export async function request(path, { method = "GET", body, headers = {}, raw = false } = {}) {
+  const sent = { method, headers: { ...headers, Authorization: `Bearer ${token()}` } };
+  if (body !== undefined) {
+    sent.body = JSON.stringify(body);
+    sent.headers["Content-Type"] = "application/json";
+  }
+  const answer = await fetch(API + path, sent);
+  if (answer.status === 401) {
+    signOut();
+    location.hash = "#/signin";
+  }
+  if (!answer.ok) {
+    let error = { message: `HTTP ${answer.status}` };
+    try { error = (await answer.json()).error || error; } catch { /* not JSON */ }
+    throw new ApiError(answer.status, error);
+  }
+  if (raw) return answer;
+  return answer.status === 204 ? null : answer.json();
+}
+
+export const get = (path) => request(path);
+export const post = (path, body) => request(path, { method: "POST", body });
+
+let operations = null;
+// The API's operations ("GET /api/v1/events", ...) and schemas, from its OpenAPI document:
+// the console offers what this gateway has (live events, cancel, crew change, reject).
+export async function features() {
+  if (!operations) {
+    const doc = await (await fetch("/openapi.json")).json();
+    const ops = new Set();
+    for (const [path, item] of Object.entries(doc.paths || {})) {
+      for (const method of Object.keys(item)) ops.add(`${method.toUpperCase()} ${path}`);
+    }
+    operations = { ops, schemas: (doc.components || {}).schemas || {} };
+  }
+  return operations;
+}
+
+export async function has(operation) {
+  return (await features()).ops.has(operation);
+}
+
+export async function statuses() {
+  const schema = (await features()).schemas.WorkOrderStatus;
+  return schema && schema.enum ? schema.enum : ["issued", "report_submitted", "completed"];
+}
