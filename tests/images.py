@@ -12,6 +12,7 @@ import struct
 import zlib
 from datetime import datetime
 
+import pillow_heif
 from PIL import ExifTags, Image, ImageDraw
 from PIL.TiffImagePlugin import IFDRational
 
@@ -54,6 +55,21 @@ def scene(
         colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
         draw.ellipse((x - r, y - r, x + r, y + r), fill=colour, outline=(0, 0, 0), width=3)
     return _encode(image, "JPEG", exif(exif_time, gps), quality=88)
+
+
+def heic(
+    seed: int,
+    size: Size = (64, 48),
+    exif_time: datetime | None = None,
+    gps: tuple[float, float] | None = None,
+    xmp: bytes | None = None,
+) -> bytes:
+    """A real HEIC, as an iPhone sends, encoded by pillow-heif (libheif, x265)."""
+    pillow_heif.register_heif_opener()
+    options: dict[str, object] = {"quality": 80}
+    if xmp is not None:
+        options["xmp"] = xmp
+    return _encode(picture(seed, size), "HEIF", exif(exif_time, gps), **options)
 
 
 def png(seed: int, size: Size = (64, 48)) -> bytes:

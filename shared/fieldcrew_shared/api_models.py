@@ -315,7 +315,7 @@ PHOTO_UPLOAD_FORM: dict[str, Any] = {
                         "file": {
                             "type": "string",
                             "format": "binary",
-                            "description": "A JPEG, PNG or WebP image; its name is not used",
+                            "description": "A JPEG, PNG, WebP or HEIC image; its name is not used",
                         },
                         "caption": {"type": "string", "maxLength": MAX_CAPTION},
                         "phase": {"type": "string", "enum": [p.value for p in Phase]},

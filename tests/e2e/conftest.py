@@ -18,6 +18,7 @@ from fieldcrew_cli.servers import Infra
 from fieldcrew_cli.stack import SERVICES, Stack, service_env
 from fieldcrew_shared.eventstore import EventStore, Loaded, connect
 from nats.js.api import DeliverPolicy
+from playwright.async_api import Browser, async_playwright, expect
 
 from tests.conftest import TokenFactory
 from tests.images import scene
@@ -27,6 +28,29 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+WAIT_MS = 30_000  # the board polls every 5 s; the report compiles a moment after the flow
+expect.set_options(timeout=WAIT_MS)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    assert CHROMIUM.exists(), "make test installs Debian's chromium (apt-get install chromium)"
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+async def browser(chromium: Path) -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(chromium), args=FLAGS)
+        yield launched
+        await launched.close()
 
 
 @pytest.fixture(scope="session")

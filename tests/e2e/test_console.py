@@ -19,33 +19,11 @@ import httpx
 import pytest
 from fieldcrew_cli.stack import Stack
 from fieldcrew_shared.eventstore import EventStore
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 from pypdf import PdfReader
 
 from tests.conftest import TokenFactory
-from tests.e2e.conftest import Crew, issue, play_crew_flow
-
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-WAIT_MS = 30_000  # the board polls every 5 s; the report compiles a moment after the flow
-expect.set_options(timeout=WAIT_MS)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Path:
-    assert CHROMIUM.exists(), "make test installs Debian's chromium (apt-get install chromium)"
-    return CHROMIUM
-
-
-@pytest.fixture(scope="module")
-async def browser(chromium: Path) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=str(chromium), args=FLAGS)
-        yield launched
-        await launched.close()
+from tests.e2e.conftest import WAIT_MS, Crew, issue, play_crew_flow
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from minio.error import S3Error
 from PIL import Image
 
 from tests.conftest import TokenFactory, app_client, bearer
-from tests.images import jpeg, png
+from tests.images import heic, jpeg, png
 
 
 @dataclass(frozen=True)
@@ -319,3 +319,21 @@ async def test_bad_form_fields_are_refused(
     bad_phase = await upload(photos, token, wo.id, wo.leader, jpeg(110), phase="someday")
     long_caption = await upload(photos, token, wo.id, wo.leader, jpeg(110), caption="x" * 501)
     assert (bad_phase.status_code, long_caption.status_code) == (422, 422)
+
+
+async def test_an_iphone_heic_is_stored_as_sent_and_served_as_a_jpeg(
+    photos: httpx.AsyncClient, token: TokenFactory, s3: Minio, wo: Crewed
+) -> None:
+    taken = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
+    data = heic(103, size=(96, 72), exif_time=taken, gps=(-33.8688, 151.2093))
+    response = await upload(photos, token, wo.id, wo.leader, data, filename="IMG_0001.HEIC")
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert (body["content_type"], body["width"], body["height"]) == ("image/heic", 96, 72)
+    assert body["captured_at"] == "2026-05-06T07:08:09Z"
+    assert round(body["location"]["lat"], 4) == -33.8688
+    assert await stored_bytes(s3, body["sha256"]) == data
+    async with httpx.AsyncClient() as plain:
+        served = await plain.get(body["url"])
+    with Image.open(io.BytesIO(served.content)) as copy:
+        assert (copy.format, copy.size) == ("JPEG", (96, 72)) and not copy.getexif()

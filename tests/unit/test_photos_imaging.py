@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from fieldcrew_photos.imaging import inspect
+from fieldcrew_photos.rendition import served_copy
 from fieldcrew_shared.errors import UploadRejectedError
 from PIL import ExifTags, Image
 
-from tests.images import jpeg, picture, png, png_claiming, webp
+from tests.images import heic, jpeg, picture, png, png_claiming, webp
 
 LIMIT = 40_000_000
 
@@ -104,3 +105,32 @@ def test_the_pixel_limit_is_inclusive() -> None:
     assert inspect(png(9), max_pixels=64 * 48).width == 64
     with pytest.raises(UploadRejectedError):
         inspect(png(9), max_pixels=64 * 48 - 1)
+
+
+def test_a_heic_from_a_phone_is_accepted_with_its_time_and_place() -> None:
+    taken = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    data = heic(5, size=(80, 60), exif_time=taken, gps=(48.137154, 11.576124))
+    assert data[4:12] == b"ftypheic"
+    info = inspect(data, max_pixels=LIMIT)
+    assert (info.content_type, info.width, info.height) == ("image/heic", 80, 60)
+    assert info.captured_at == taken
+    assert info.location is not None and round(info.location.lat, 5) == 48.13715
+    with Image.open(io.BytesIO(served_copy(data, max_side=4096))) as served:
+        assert (served.format, served.size) == ("JPEG", (80, 60))
+        assert not served.getexif()  # the served copy carries no place
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (heic(6)[:-40], "corrupt_image"),
+        (heic(6) + b"<?php system($_GET['c']); ?>", "embedded_content"),
+        (heic(6, xmp=b"<x:xmpmeta><script>alert(1)</script></x:xmpmeta>"), "embedded_content"),
+        (heic(6, xmp=b"<x:xmpmeta>" + b"A" * 300_000 + b"</x:xmpmeta>"), "too_much_metadata"),
+    ],
+    ids=["truncated", "php-trailer", "script-in-xmp", "huge-xmp"],
+)
+def test_a_heic_gets_the_same_checks(data: bytes, code: str) -> None:
+    with pytest.raises(UploadRejectedError) as refused:
+        inspect(data, max_pixels=LIMIT)
+    assert (refused.value.status, refused.value.code) == (422, code)

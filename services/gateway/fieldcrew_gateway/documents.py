@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -133,7 +134,7 @@ SHARED_FILE_ERRORS: openapi.Responses = {
 )
 async def shared_page(request: Request, token: ShareToken) -> Response:
     """The read-only page of a shared report with its photos and PDF; needs no login."""
-    return await forward(request, Upstream.documents, f"/share/{token}")
+    return await forward(request, Upstream.documents, f"/share/{quote(token, safe='')}")
 
 
 @share_router.get(
@@ -143,7 +144,8 @@ async def shared_page(request: Request, token: ShareToken) -> Response:
 )
 async def shared_pdf(request: Request, token: ShareToken) -> Response:
     """The shared report's PDF; needs no login."""
-    return await forward(request, Upstream.documents, f"/share/{token}/report.pdf")
+    path = f"/share/{quote(token, safe='')}/report.pdf"
+    return await forward(request, Upstream.documents, path)
 
 
 @share_router.get(
@@ -155,4 +157,5 @@ async def shared_photo(
     request: Request, token: ShareToken, photo_id: Annotated[UUID, Path()]
 ) -> Response:
     """A photo of the shared report; needs no login."""
-    return await forward(request, Upstream.documents, f"/share/{token}/photos/{photo_id}")
+    path = f"/share/{quote(token, safe='')}/photos/{photo_id}"
+    return await forward(request, Upstream.documents, path)

@@ -80,5 +80,5 @@ UPLOAD: Responses = {
         "model": PhotoOut,
         "description": "The caller had already uploaded these bytes: nothing changed",
     },
-    415: error("Not a JPEG, PNG or WebP image, or not a multipart/form-data upload"),
+    415: error("Not a JPEG, PNG, WebP or HEIC image, or not a multipart/form-data upload"),
 }

@@ -32,7 +32,7 @@ UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: _ERROR,
     404: _ERROR,
     413: {"description": "Larger than the upload limit (`too_large`)"},
-    415: {"description": "Not a JPEG, PNG or WebP image (`unsupported_media_type`)"},
+    415: {"description": "Not a JPEG, PNG, WebP or HEIC image (`unsupported_media_type`)"},
     422: {
         "description": "Truncated or corrupt image (`corrupt_image`), too many pixels "
         "(`too_many_pixels`), too much metadata (`too_much_metadata`), script, markup or an "

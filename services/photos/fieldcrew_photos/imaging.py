@@ -1,11 +1,11 @@
 """What the uploaded bytes really are: format, size in pixels, EXIF capture time and place.
 
 The bytes decide, never the filename or the declared content type. An upload is accepted only
-when Pillow recognises it as JPEG, PNG or WebP, its header claims no more than the pixel limit,
-its non-pixel parts are clean (:mod:`fieldcrew_photos.structure`) **and** it decodes
-completely, so text renamed to ``.jpg``, other formats, polyglots, truncated files and
-decompression bombs are refused before anything is stored. Pure CPU work: callers run
-:func:`inspect` in a worker thread.
+when Pillow recognises it as JPEG, PNG, WebP or HEIC (through pillow-heif), its header claims
+no more than the pixel limit, its non-pixel parts are clean
+(:mod:`fieldcrew_photos.structure`) **and** it decodes completely, so text renamed to
+``.jpg``, other formats, polyglots, truncated files and decompression bombs are refused
+before anything is stored. Pure CPU work: callers run :func:`inspect` in a worker thread.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import pillow_heif
 from fieldcrew_shared.errors import UploadRejectedError
 from fieldcrew_shared.events import GeoPoint
 from PIL import ExifTags, Image
@@ -29,10 +30,12 @@ CONTENT_TYPES = {
     "MPO": "image/jpeg",
     "PNG": "image/png",
     "WEBP": "image/webp",
+    "HEIF": "image/heic",
 }
 """Accepted Pillow formats and the content type recorded for each (MPO: a phone's JPEG)."""
 
-_OPENERS = ["JPEG", "PNG", "WEBP"]
+_OPENERS = ["JPEG", "PNG", "WEBP", "HEIF"]
+pillow_heif.register_heif_opener()  # Pillow learns HEIF/HEIC; nothing is opened here
 _ROTATED = {5, 6, 7, 8}  # EXIF orientations that swap width and height on display
 _OFFSET = re.compile(r"^([+-])(\d{2}):(\d{2})$")
 # Pillow signals broken input with any of these; a DecompressionBombWarning only surfaces as an
@@ -63,7 +66,9 @@ def inspect(
         width, height = image.size  # before _decode: a JPEG draft shrinks ``size``
         if width * height > max_pixels:
             raise _too_many_pixels(f"{width}x{height} is over {max_pixels}")
-        structure.check(data, str(image.format), max_metadata_bytes=max_metadata_bytes)
+        structure.check(
+            data, str(image.format), max_metadata_bytes=max_metadata_bytes, extra=_inner(image)
+        )
         _decode(image)
         exif = image.getexif()
         if exif.get(ExifTags.Base.Orientation) in _ROTATED:
@@ -77,6 +82,14 @@ def inspect(
         )
 
 
+def _inner(image: Image.Image) -> tuple[bytes, ...]:
+    """Metadata a HEIF keeps inside its media data (Exif, XMP): what pillow-heif extracted."""
+    if image.format != "HEIF":
+        return ()
+    found = (image.info.get("exif"), image.info.get("xmp"))
+    return tuple(blob for blob in found if isinstance(blob, bytes))
+
+
 def _open(data: bytes) -> Image.Image:
     try:
         image = Image.open(io.BytesIO(data), formats=_OPENERS)
@@ -84,7 +97,7 @@ def _open(data: bytes) -> Image.Image:
         raise _too_many_pixels(str(exc)) from exc
     except _UNREADABLE as exc:  # UnidentifiedImageError is an OSError
         raise UploadRejectedError(
-            "the file is not a JPEG, PNG or WebP image", code="unsupported_media_type"
+            "the file is not a JPEG, PNG, WebP or HEIC image", code="unsupported_media_type"
         ) from exc
     if image.format not in CONTENT_TYPES:
         image.close()

@@ -19,7 +19,7 @@ from PIL import ExifTags, Image
 
 CONTENT_TYPE = "image/jpeg"
 QUALITY = 88
-_OPENERS = ["JPEG", "PNG", "WEBP"]
+_OPENERS = ["JPEG", "PNG", "WEBP", "HEIF"]  # HEIF: registered by imaging
 # EXIF orientation -> the turn that makes the picture upright (as ImageOps.exif_transpose)
 _TURNS = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,

@@ -60,18 +60,29 @@ class Anatomy:
         return sum(end - start for start, end in self.metadata)
 
 
-def check(data: bytes, image_format: str, *, max_metadata_bytes: int) -> Anatomy:
+def check(
+    data: bytes, image_format: str, *, max_metadata_bytes: int, extra: tuple[bytes, ...] = ()
+) -> Anatomy:
     """Refuse (422) a file whose structure is broken, whose metadata is over
-    ``max_metadata_bytes``, or whose metadata or trailer carries active content."""
+    ``max_metadata_bytes``, or whose metadata or trailer carries active content. ``extra``:
+    metadata the decoder extracted from inside the pixel container (HEIF's Exif and XMP)."""
     try:
         parts = anatomy(data, image_format)
     except MalformedImageError as exc:
         raise UploadRejectedError(
             f"the image is truncated or corrupt: {exc}", status=422, code="corrupt_image"
         ) from exc
-    if parts.metadata_bytes > max_metadata_bytes:
+    for blob in extra:
+        if found := ACTIVE_CONTENT.search(blob):
+            raise UploadRejectedError(
+                f"the image's metadata carries embedded content: {found.group()[:16]!r}",
+                status=422,
+                code="embedded_content",
+            )
+    if parts.metadata_bytes + sum(map(len, extra)) > max_metadata_bytes:
         raise UploadRejectedError(
-            f"the image carries {parts.metadata_bytes} bytes of metadata, more than "
+            f"the image carries {parts.metadata_bytes + sum(map(len, extra))} bytes of "
+            "metadata, more than "
             f"{max_metadata_bytes}",
             status=422,
             code="too_much_metadata",
@@ -88,14 +99,44 @@ def check(data: bytes, image_format: str, *, max_metadata_bytes: int) -> Anatomy
 
 
 def anatomy(data: bytes, image_format: str) -> Anatomy:
-    """Split ``data`` of a Pillow ``image_format`` (JPEG, MPO, PNG, WEBP) into its parts."""
+    """Split ``data`` of a Pillow ``image_format`` (JPEG, MPO, PNG, WEBP, HEIF) into its
+    parts."""
     if image_format in ("JPEG", "MPO"):
         return _jpeg(data)
     if image_format == "PNG":
         return _png(data)
     if image_format == "WEBP":
         return _webp(data)
+    if image_format == "HEIF":
+        return _heif(data)
     raise MalformedImageError(f"no known layout for {image_format}")
+
+
+def _heif(data: bytes) -> Anatomy:
+    """HEIF/HEIC (ISO BMFF): every top-level box but ``mdat`` is metadata (``ftyp``, ``meta``
+    with its item table, properties and inline data). ``mdat`` holds the coded image and the
+    Exif/XMP items: those are checked from what the decoder extracts (``extra`` in
+    :func:`check`), the rest is pixel data. Whatever follows the last box is the trailer."""
+    if data[4:8] != b"ftyp":
+        raise MalformedImageError("no HEIF ftyp box")
+    spans: list[Span] = []
+    seen: set[bytes] = set()
+    pos = 0
+    while pos + 8 <= len(data):
+        size, kind, header = _length(data, pos, 4, "big"), data[pos + 4 : pos + 8], 8
+        if size == 1:  # a 64-bit size follows the type
+            size, header = _length(data, pos + 8, 8, "big"), 16
+        elif size == 0:  # the box runs to the end of the file
+            size = len(data) - pos
+        if size < header or pos + size > len(data):
+            if seen >= {b"meta", b"mdat"}:  # the image is whole: what follows is a trailer
+                break
+            raise MalformedImageError(f"HEIF box {kind!r} runs past the end")
+        seen.add(kind)
+        if kind != b"mdat":
+            spans.append((pos, pos + size))
+        pos += size
+    return Anatomy(tuple(spans), (pos, len(data)))
 
 
 def _jpeg(data: bytes) -> Anatomy:
