@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fieldcrew_shared.health import readiness_of
 from fieldcrew_shared.service import Backends, event_sourced_app, serve
 
 from fieldcrew_documents.api import router, share_router
@@ -18,7 +19,9 @@ def create_app(settings: Settings) -> FastAPI:
     async def open_bucket(app: FastAPI, backends: Backends) -> None:
         http = http_pool()
         backends.stack.callback(http.clear)
-        app.state.copies = PhotoCopies.from_settings(settings, http)
+        copies = PhotoCopies.from_settings(settings, http)
+        readiness_of(app).add("s3", copies.ready)
+        app.state.copies = copies
 
     return event_sourced_app(
         "fieldcrew documents", settings, SOURCE, [router, share_router], open_bucket

@@ -46,6 +46,16 @@ class PhotoCopies:
         )
         return cls(client, settings.bucket)
 
+    async def ready(self) -> dict[str, str]:
+        """Readiness: the photo bucket answers an authenticated request."""
+        try:
+            found = await asyncio.to_thread(self.client.bucket_exists, self.bucket)
+        except _FAILURES as exc:
+            raise BackendUnavailableError("object storage did not answer") from exc
+        if not found:
+            raise BackendUnavailableError(f"bucket {self.bucket} does not exist")
+        return {"bucket": self.bucket}
+
     async def served(self, sha256: str) -> bytes | None:
         """The served copy (a metadata-free JPEG) of the photo, or None when not made yet."""
         return await asyncio.to_thread(self._get, served_key(sha256))
