@@ -12,7 +12,8 @@ CHECKS = {
     "team": {"nats"},
     "photos": {"nats", "s3"},
     "aggregator": {"nats", "postgres", "projection", "announcer", "lag"},
-    "gateway": {"dispatch", "team", "photos", "aggregator"},
+    "documents": {"nats", "s3"},
+    "gateway": {"dispatch", "team", "photos", "aggregator", "documents"},
 }
 
 

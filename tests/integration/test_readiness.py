@@ -98,7 +98,7 @@ async def test_the_gateway_is_ready_when_every_upstream_is(
     async with app_client(create_gateway(gateway_settings(keys, echo.url))) as client:
         status, body, _ = await readyz(client)
     assert status == 200, body
-    assert set(body["checks"]) == {"dispatch", "team", "photos", "aggregator"}
+    assert set(body["checks"]) == {"dispatch", "team", "photos", "aggregator", "documents"}
     assert all(check["ok"] for check in body["checks"].values())
 
 

@@ -117,8 +117,15 @@ async def revoke_share_link(
     return await forward(request, Upstream.documents, path)
 
 
+ERROR_BODY: dict[str, Any] = {
+    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}
+}
 SHARED_ERRORS: openapi.Responses = {
-    404: {"description": "No such link (or a tampered token)", "content": HTML_BODY},
+    404: {
+        "description": "No such link (or a tampered token): a page for people; JSON when the "
+        "path itself cannot be a link",
+        "content": {**HTML_BODY, **ERROR_BODY},
+    },
     410: {"description": "The link was revoked or has expired", "content": HTML_BODY},
 }
 SHARED_FILE_ERRORS: openapi.Responses = {
@@ -127,10 +134,20 @@ SHARED_FILE_ERRORS: openapi.Responses = {
 }
 
 
+# An HTML route documents its responses as HTML unless told: its JSON errors say so.
+PAGE_JSON_ERRORS: openapi.Responses = {
+    status: {**answer, "content": ERROR_BODY} for status, answer in openapi.PUBLIC_ROUTE.items()
+}
+
+
 @share_router.get(
     "/{token}",
     response_class=HTMLResponse,
-    responses={200: {"description": "The shared report", "content": HTML_BODY}, **SHARED_ERRORS},
+    responses={
+        **PAGE_JSON_ERRORS,
+        200: {"description": "The shared report", "content": HTML_BODY},
+        **SHARED_ERRORS,
+    },
 )
 async def shared_page(request: Request, token: ShareToken) -> Response:
     """The read-only page of a shared report with its photos and PDF; needs no login."""
