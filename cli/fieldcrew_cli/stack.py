@@ -30,10 +30,10 @@ DEFAULT_PORTS = {
 
 
 def service_ports(base: int | None = None) -> dict[str, int]:
-    """The services' ports: the defaults, or ``base`` (gateway) to ``base`` + 4."""
+    """The services' ports: the defaults, or ``base`` (gateway) to ``base`` + 5."""
     if base is None:
         return dict(DEFAULT_PORTS)
-    offsets = {"gateway": 0, "dispatch": 1, "team": 2, "photos": 3, "aggregator": 4}
+    offsets = {"gateway": 0, "dispatch": 1, "team": 2, "photos": 3, "aggregator": 4, "documents": 5}
     return {name: base + offsets[name] for name in SERVICES}
 
 
@@ -67,6 +67,7 @@ BACKENDS: dict[str, tuple[str, ...]] = {
     "team": ("nats",),
     "photos": ("nats", "s3"),
     "aggregator": ("nats", "postgres"),
+    "documents": ("nats", "s3"),
     "gateway": (),
 }
 
@@ -89,7 +90,7 @@ class Stack:
         self.processes = {name: proc for name, proc in zip(SERVICES, procs, strict=True)}
 
     def children(self, servers: Mapping[str, tuple[str, ...]] | None = None) -> list[Child]:
-        """The five services as processes to run. ``servers`` (kind of server → names of its
+        """The six services as processes to run. ``servers`` (kind of server → names of its
         processes, :attr:`EmbeddedServers.plan().kinds`) makes each wait for what it needs."""
         kinds = servers or {}
         return [

@@ -29,7 +29,7 @@ class Ports:
     @classmethod
     def from_base(cls, base: int) -> Ports:
         """Every port at a fixed offset from ``base`` (``base`` + 10 to + 27; the services
-        take ``base`` to ``base`` + 4, :func:`fieldcrew_cli.stack.service_ports`), so that
+        take ``base`` to ``base`` + 5, :func:`fieldcrew_cli.stack.service_ports`), so that
         two systems on one machine need only different bases."""
         return cls(*(base + offset for offset in _OFFSETS))
 
