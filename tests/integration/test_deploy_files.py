@@ -30,7 +30,7 @@ ROOT = Path(__file__).parents[2]
 DEPLOY = ROOT / "deploy"
 KUBE = DEPLOY / "kubernetes"
 KUBERNETES_VERSION = "1.31"
-STATELESS = ("dispatch", "team", "photos", "gateway")
+STATELESS = ("dispatch", "team", "photos", "documents", "gateway")
 # written by the CloudNativePG operator for a Cluster's app user (cloudnative-pg.io docs)
 CNPG_APP_KEYS = {"username", "password", "uri", "jdbc-uri", "host", "port", "dbname", "pgpass"}
 
