@@ -1,6 +1,6 @@
 """The event catalogue: every event fieldcrew publishes, as versioned pydantic models.
 
-Rules (CONVENTIONS.md §5): a published schema is never edited. Add a field with a default, or
+Rules (docs/conventions.md §5): a published schema is never edited. Add a field with a default, or
 add a new version and register an upcaster from the previous one in ``UPCASTERS``. Consumers
 ignore unknown fields (``extra="ignore"``), so an old and a new build can run side by side.
 """
@@ -41,6 +41,12 @@ class Event(BaseModel):
 def subject_for(context: str, work_order_id: UUID | str, name: str = ">") -> str:
     """Subject (or wildcard filter with ``name='>'``) of one aggregate's events."""
     return f"fieldcrew.{context}.{work_order_id}.{name}"
+
+
+def work_order_subjects(work_order_id: UUID | str) -> str:
+    """Every event of one work order, whichever context wrote it: its whole history, and the
+    consistency boundary of its commands (docs/design.md §3)."""
+    return f"fieldcrew.*.{work_order_id}.>"
 
 
 class Priority(StrEnum):

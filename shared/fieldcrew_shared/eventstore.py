@@ -1,4 +1,4 @@
-"""The JetStream event store: the one write path of every service (CONVENTIONS.md §6).
+"""The JetStream event store: the one write path of every service (docs/conventions.md §6).
 
 - ``append`` publishes one event with ``Nats-Msg-Id`` = event id (server-side de-duplication of
   retries) and, when the caller gives an expected version, with
@@ -14,9 +14,7 @@ import asyncio
 import itertools
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import TypeVar
+from collections.abc import Sequence
 from uuid import UUID
 
 import orjson
@@ -29,20 +27,15 @@ from nats.js import api
 from nats.js.errors import APIError
 from nats.js.errors import NotFoundError as JsNotFoundError
 
-from fieldcrew_shared.envelope import (
-    Envelope,
-    Metadata,
-    check_origin,
-    decode_event,
-    encode,
-    seal,
-)
+from fieldcrew_shared.envelope import Envelope, Metadata, decode_event, encode, seal
 from fieldcrew_shared.errors import BackendUnavailableError, ConcurrencyError, PoisonEventError
 from fieldcrew_shared.events import Event, subject_for
 from fieldcrew_shared.natsclient import Client
+from fieldcrew_shared.records import Appended, Loaded, RawEvent, Recorded
+
+__all__ = ["Appended", "EventStore", "Loaded", "RawEvent", "Recorded", "connect"]
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 STREAM = "FIELDCREW"
 SUBJECTS = "fieldcrew.>"
@@ -54,50 +47,6 @@ MISSING_STREAM = (
     " --deny-delete --deny-purge (deploy/README.md)"
 )
 BATCH = 256
-
-
-@dataclass(frozen=True)
-class RawEvent:
-    """A stored message before decoding."""
-
-    seq: int
-    subject: str
-    body: bytes
-
-    def decoded(self) -> Recorded:
-        """The event it holds; PoisonEventError when it is not a fieldcrew event written on
-        its own context's subjects."""
-        envelope, event = decode_event(self.body)
-        check_origin(envelope, self.subject)
-        return Recorded(self.seq, envelope, event)
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """An event as stored: its stream sequence, its envelope and its decoded payload."""
-
-    seq: int
-    envelope: Envelope
-    event: Event
-
-
-@dataclass(frozen=True)
-class Loaded:
-    """One aggregate's history and the sequence to expect when appending to it."""
-
-    records: list[Recorded]
-    version: int  # stream sequence of the aggregate's last event, 0 when it has none
-
-    @property
-    def events(self) -> list[Event]:
-        return [r.event for r in self.records]
-
-
-@dataclass(frozen=True)
-class Appended:
-    seq: int
-    duplicate: bool
-    envelope: Envelope
 
 
 async def connect(url: str, name: str, *, ping_interval: float = 5.0) -> NATS:
@@ -218,6 +167,30 @@ class EventStore:
             if acks is not None and token is not None:
                 acks.discard(token)  # when it was not answered: a late answer finds nobody
         return Appended(seq=seq, duplicate=duplicate, envelope=envelope)
+
+    async def append_all(
+        self,
+        events: Sequence[Event],
+        meta: Metadata,
+        *,
+        expected_version: int,
+        aggregate: str,
+        event_ids: Sequence[UUID],
+    ) -> list[Appended]:
+        """Append a command's events in order: the first when ``aggregate``'s last sequence is
+        ``expected_version``, each next one when it is the sequence of the one before, so that
+        no other writer's event comes between them (ConcurrencyError otherwise). One after the
+        other, each waiting for its acknowledgement: commands decide one event but rarely more.
+        """
+        out: list[Appended] = []
+        version = expected_version
+        for event, event_id in zip(events, event_ids, strict=True):
+            appended = await self.append(
+                event, meta, expected_version=version, aggregate=aggregate, event_id=event_id
+            )
+            out.append(appended)
+            version = appended.seq
+        return out
 
     async def append_many(self, items: Sequence[tuple[Event, Metadata, UUID]]) -> list[Appended]:
         """Append ``(event, metadata, event id)`` in this order, all in flight at once: the
@@ -482,15 +455,3 @@ class _BatchRead:
         else:
             error = BackendUnavailableError(f"direct get failed: {status} {headers}")
             self.done.set_exception(error)
-
-
-async def retry_on_conflict(operation: Callable[[], Awaitable[T]], attempts: int = 8) -> T:
-    """Run load-decide-append again when another writer won the race (optimistic locking)."""
-    for attempt in range(attempts):
-        try:
-            return await operation()
-        except ConcurrencyError:
-            if attempt == attempts - 1:
-                raise
-            await asyncio.sleep(0.002 * (attempt + 1))  # back off a little under contention
-    raise AssertionError("unreachable")

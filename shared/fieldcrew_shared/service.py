@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from typing import Annotated
 
 import asyncpg
 import uvicorn
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 
 from fieldcrew_shared import logs
+from fieldcrew_shared.commands import EventLog
 from fieldcrew_shared.errors import BackendUnavailableError
 from fieldcrew_shared.eventstore import EventStore, connect
 from fieldcrew_shared.health import (
@@ -136,6 +138,11 @@ def store_of(request: Request) -> EventStore:
     """The event store the app's lifespan opened."""
     store: EventStore = request.app.state.store
     return store
+
+
+Log = Annotated[EventLog, Depends(store_of)]
+"""A route's dependency on the event log (the app's ``EventStore``), typed as what the command
+pipeline and queries need of it."""
 
 
 def serve(app: FastAPI, settings: ServiceSettings, service: str) -> None:

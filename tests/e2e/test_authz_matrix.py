@@ -3,14 +3,14 @@ work order (A), another crew's (B) and one nobody issued (X), through the gatewa
 at the service that owns it (every service checks the token itself). Each cell's status is
 written in ``MATRIX``; a refused call writes nothing to the event log.
 
-Who may do what: DESIGN.md §10's "who" column, read as an allow-list; where it is silent,
+Who may do what: the README's API table ("who"), read as an allow-list; where it is silent,
 decided here (and in docs/adr/0010-who-may-read-what.md):
 
 - Issue a work order: the dispatcher. ``admin`` has the dispatcher's rights everywhere.
 - List work orders, read one's status, read its server report: the office (dispatcher, admin,
-  analyst) and its crew. §10 names the analyst for the server report only; the list and status
-  are projections of the log analysts replay anyway (crew ids and counts), so they may read
-  them too.
+  analyst) and its crew. The table first named the analyst for the server report only; the
+  list and status are projections of the log analysts replay anyway (crew ids and counts), so
+  they may read them too.
 - Add a note, upload a photo: its crew, each as themselves, with a technician's token.
 - Read notes: its crew only, the leader all of them, a member their own. The office gets the
   notes merged in the leader's report and the server report, not one by one: that is the

@@ -18,7 +18,6 @@ from fieldcrew_shared.eventstore import (
     RawEvent,
     Recorded,
     connect,
-    retry_on_conflict,
 )
 from nats.js.errors import APIError
 
@@ -126,23 +125,6 @@ async def test_an_empty_aggregate_expects_version_zero(store: EventStore) -> Non
     await store.append(issued(wo), META, expected_version=0, aggregate=agg)
     with pytest.raises(ConcurrencyError):
         await store.append(issued(wo), META, expected_version=0, aggregate=agg)
-
-
-async def test_losers_retry_and_everyone_gets_in(store: EventStore) -> None:
-    wo = uuid4()
-    agg = subject_for("team", wo)
-
-    async def add(i: int) -> None:
-        async def attempt() -> None:
-            loaded = await store.load(agg)
-            await store.append(
-                note(wo, f"m{i}"), META, expected_version=loaded.version, aggregate=agg
-            )
-
-        await retry_on_conflict(attempt, attempts=50)
-
-    await asyncio.gather(*[add(i) for i in range(8)])
-    assert sorted(e.author for e in (await store.load(agg)).events) == [f"m{i}" for i in range(8)]
 
 
 async def test_a_retried_append_with_the_same_event_id_is_dropped(store: EventStore) -> None:

@@ -287,6 +287,26 @@ async def test_the_same_bytes_by_two_members_appear_once_crediting_both(
     ]
 
 
+async def test_a_retry_with_the_same_idempotency_key_is_answered_and_other_bytes_refused(
+    photos: httpx.AsyncClient, token: TokenFactory, store: EventStore, wo: Crewed
+) -> None:
+    member, key = wo.members[0], {"Idempotency-Key": f"photo-{uuid4()}"}
+
+    async def send(data: bytes) -> httpx.Response:
+        files = {"file": ("p.jpg", data, "image/jpeg")}
+        headers = {**bearer(token(member)), **key}
+        return await photos.post(f"/work-orders/{wo.id}/photos", files=files, headers=headers)
+
+    first, again = await send(jpeg(112)), await send(jpeg(112))
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    other = await send(jpeg(113))
+    assert other.status_code == 422
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+    assert [e.sha256 for e in await uploads_of(store, wo.id)] == [first.json()["sha256"]]
+
+
 async def test_concurrent_uploads_of_the_same_bytes_still_make_one_photo(
     photos: httpx.AsyncClient, token: TokenFactory, store: EventStore, wo: Crewed
 ) -> None:

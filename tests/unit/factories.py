@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
+from fieldcrew_shared.envelope import Metadata, seal
 from fieldcrew_shared.events import (
     Crew,
+    Event,
     LeaderReportSubmitted,
     MemberNoteAdded,
     Outcome,
@@ -14,12 +16,25 @@ from fieldcrew_shared.events import (
     PhotoUploaded,
     WorkOrderIssued,
 )
+from fieldcrew_shared.records import Recorded
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 
 
 def at(minutes: int) -> datetime:
     return T0 + timedelta(minutes=minutes)
+
+
+def recorded(event: Event, minutes: int = 0, seq: int = 1, actor: str = "someone") -> Recorded:
+    """``event`` as the log holds it: recorded (and done) ``minutes`` after T0."""
+    meta = Metadata(actor=actor, actorrole="technician", correlationid="c", occurred_at=at(minutes))
+    envelope = seal(event, meta, source=f"fieldcrew/{event.context}")
+    return Recorded(seq, envelope.model_copy(update={"recordedat": at(minutes)}), event)
+
+
+def history(*events: Event) -> list[Recorded]:
+    """A log of ``events``, one a minute from T0."""
+    return [recorded(e, minutes=i, seq=i + 1) for i, e in enumerate(events)]
 
 
 def issued(

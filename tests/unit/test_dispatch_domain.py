@@ -3,9 +3,11 @@ from __future__ import annotations
 from uuid import uuid4
 
 import pytest
-from fieldcrew_dispatch.domain import IssueWorkOrder, decide_issue
-from fieldcrew_shared.errors import ForbiddenError, InvalidCommandError
+from fieldcrew_dispatch.domain import IssueWorkOrder, decide_issue, fold
+from fieldcrew_shared.errors import ConflictError, ForbiddenError, InvalidCommandError
 from fieldcrew_shared.events import Priority, WorkOrderIssued
+
+from tests.unit.factories import history
 
 
 def cmd(**kw: object) -> IssueWorkOrder:
@@ -28,7 +30,7 @@ def cmd(**kw: object) -> IssueWorkOrder:
 
 
 def test_a_dispatcher_issues_a_work_order_to_a_crew() -> None:
-    [event] = decide_issue([], cmd())
+    [event] = decide_issue(None, cmd())
     assert isinstance(event, WorkOrderIssued)
     assert event.crew.leader == "lead" and event.crew.members == ("m1", "m2")
     assert event.issued_by == "disp"
@@ -37,19 +39,18 @@ def test_a_dispatcher_issues_a_work_order_to_a_crew() -> None:
 @pytest.mark.parametrize("role", ["technician", "analyst"])
 def test_only_office_staff_issue_work_orders(role: str) -> None:
     with pytest.raises(ForbiddenError):
-        decide_issue([], cmd(actor_role=role))
+        decide_issue(None, cmd(actor_role=role))
 
 
 def test_the_leader_is_not_also_a_member_and_members_are_unique() -> None:
     with pytest.raises(InvalidCommandError):
-        decide_issue([], cmd(members=("lead", "m1")))
+        decide_issue(None, cmd(members=("lead", "m1")))
     with pytest.raises(InvalidCommandError):
-        decide_issue([], cmd(members=("m1", "m1")))
+        decide_issue(None, cmd(members=("m1", "m1")))
 
 
-def test_a_retry_issues_nothing_and_a_reused_key_with_another_body_is_refused() -> None:
+def test_a_work_order_is_issued_once() -> None:
     first = cmd()
-    history = decide_issue([], first)
-    assert decide_issue(history, first) == []
-    with pytest.raises(InvalidCommandError, match="Idempotency-Key"):
-        decide_issue(history, cmd(work_order_id=first.work_order_id, title="Other"))
+    issued = fold(history(*decide_issue(None, first)))
+    with pytest.raises(ConflictError):
+        decide_issue(issued, first)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Response
 from fieldcrew_shared.access import require_view
 from fieldcrew_shared.api_models import IssueWorkOrderRequest, WorkOrderOut
-from fieldcrew_shared.eventstore import Recorded, retry_on_conflict
-from fieldcrew_shared.service import store_of
+from fieldcrew_shared.records import Recorded
+from fieldcrew_shared.service import Log
 from fieldcrew_shared.web import CurrentPrincipal, RequestMetadata
 
 from fieldcrew_dispatch import handlers
@@ -40,7 +40,7 @@ def work_order_out(record: Recorded) -> WorkOrderOut:
 @router.post("", status_code=201, response_model=WorkOrderOut)
 async def issue_work_order(
     body: IssueWorkOrderRequest,
-    request: Request,
+    log: Log,
     response: Response,
     principal: CurrentPrincipal,
     meta: RequestMetadata,
@@ -62,19 +62,18 @@ async def issue_work_order(
         actor=principal.sub,
         actor_role=principal.role.value,
     )
-    store = store_of(request)
-    issued = await retry_on_conflict(lambda: handlers.issue_work_order(store, cmd, meta))
+    issued = await handlers.issue_work_order(log, cmd, meta)
     if issued.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/api/v1/work-orders/{cmd.work_order_id}"
-    return work_order_out(issued.record)
+    return work_order_out(issued.recorded[0])
 
 
 @router.get("/{work_order_id}", response_model=WorkOrderOut)
 async def get_work_order(
-    work_order_id: UUID, request: Request, principal: CurrentPrincipal
+    work_order_id: UUID, log: Log, principal: CurrentPrincipal
 ) -> WorkOrderOut:
     """The work order as issued (status and progress come from the aggregator)."""
-    record = await handlers.get_work_order(store_of(request), work_order_id)
+    record = await handlers.get_work_order(log, work_order_id)
     require_view(handlers.as_issued(record).crew, principal)
     return work_order_out(record)

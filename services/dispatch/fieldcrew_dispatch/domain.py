@@ -1,16 +1,24 @@
 """Dispatch's rules: who may issue a work order, and what a valid crew is.
 
-Pure: ``decide_issue(history, command) -> events``; no I/O.
+Pure: ``fold(history) -> work order`` and ``decide_issue(work order, command) -> events``, run
+by the command pipeline (``fieldcrew_shared.commands``), which also answers a client's retry.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from fieldcrew_shared.errors import ForbiddenError, InvalidCommandError, NotFoundError
+from fieldcrew_shared.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidCommandError,
+    NotFoundError,
+)
 from fieldcrew_shared.events import Crew, Event, Priority, WorkOrderIssued
+from fieldcrew_shared.records import Recorded
 
 ISSUING_ROLES = frozenset({"dispatcher", "admin"})
 
@@ -31,31 +39,31 @@ class IssueWorkOrder:
     actor_role: str
 
 
-def decide_issue(history: list[Event], cmd: IssueWorkOrder) -> list[Event]:
-    """Issue the work order, or nothing when this exact order was already issued (a retry)."""
+def fold(history: Iterable[Recorded]) -> Recorded | None:
+    """Dispatch's view of a work order: the record of its issue, None before."""
+    return next((r for r in history if isinstance(r.event, WorkOrderIssued)), None)
+
+
+def decide_issue(issued: Recorded | None, cmd: IssueWorkOrder) -> list[Event]:
+    """Issue the work order (a work order is issued once: its id names it)."""
     if cmd.actor_role not in ISSUING_ROLES:
         raise ForbiddenError("only a dispatcher may issue work orders")
-    event = WorkOrderIssued(
-        work_order_id=cmd.work_order_id,
-        title=cmd.title,
-        description=cmd.description,
-        site=cmd.site,
-        asset=cmd.asset,
-        priority=cmd.priority,
-        due_at=cmd.due_at,
-        crew=_crew(cmd.leader, cmd.members),
-        min_photos_per_member=cmd.min_photos_per_member,
-        issued_by=cmd.actor,
-    )
-    issued = [e for e in history if isinstance(e, WorkOrderIssued)]
-    if issued:
-        if issued[0] == event:
-            return []
-        raise InvalidCommandError(
-            "this Idempotency-Key was already used for a different work order",
-            code="idempotency_key_reused",
+    if issued is not None:
+        raise ConflictError("this work order is already issued", code="already_issued")
+    return [
+        WorkOrderIssued(
+            work_order_id=cmd.work_order_id,
+            title=cmd.title,
+            description=cmd.description,
+            site=cmd.site,
+            asset=cmd.asset,
+            priority=cmd.priority,
+            due_at=cmd.due_at,
+            crew=_crew(cmd.leader, cmd.members),
+            min_photos_per_member=cmd.min_photos_per_member,
+            issued_by=cmd.actor,
         )
-    return [event]
+    ]
 
 
 def _crew(leader: str, members: tuple[str, ...]) -> Crew:
@@ -66,9 +74,8 @@ def _crew(leader: str, members: tuple[str, ...]) -> Crew:
     return Crew(leader=leader, members=members)
 
 
-def issued_work_order(history: list[Event]) -> WorkOrderIssued:
-    """The work order a history describes; NotFoundError when it was never issued."""
-    for event in history:
-        if isinstance(event, WorkOrderIssued):
-            return event
-    raise NotFoundError("no such work order")
+def issued_work_order(issued: Recorded | None) -> Recorded:
+    """The record of the work order's issue; NotFoundError when it was never issued."""
+    if issued is None:
+        raise NotFoundError("no such work order")
+    return issued

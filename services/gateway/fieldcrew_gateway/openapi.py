@@ -78,7 +78,9 @@ UPLOAD: Responses = {
     **ON_WORK_ORDER,
     200: {
         "model": PhotoOut,
-        "description": "The caller had already uploaded these bytes: nothing changed",
+        "description": "The caller had already uploaded these bytes (or this is a retry with the"
+        " same `Idempotency-Key`): nothing changed",
+        "headers": REPLAYED,
     },
     415: error("Not a JPEG, PNG, WebP or HEIC image, or not a multipart/form-data upload"),
 }

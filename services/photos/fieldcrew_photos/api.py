@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 from fieldcrew_shared.access import DISPATCH_ROLES, require_view
 from fieldcrew_shared.api_models import PHOTO_UPLOAD_FORM, PhotoOut
 from fieldcrew_shared.auth import Role
 from fieldcrew_shared.errors import CommandRejectedError
-from fieldcrew_shared.service import store_of
+from fieldcrew_shared.service import Log
 from fieldcrew_shared.web import CurrentPrincipal, RequestMetadata, error_body
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -28,7 +28,11 @@ FORM_OVERHEAD = 64 * 1024
 
 _ERROR = {"description": "`{error: {code, message}}`"}
 UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"model": PhotoOut, "description": "You had already uploaded these bytes: no change"},
+    200: {
+        "model": PhotoOut,
+        "description": "You had already uploaded these bytes, or this retries an upload with"
+        " the same Idempotency-Key: no change",
+    },
     403: _ERROR,
     404: _ERROR,
     413: {"description": "Larger than the upload limit (`too_large`)"},
@@ -36,9 +40,13 @@ UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {
         "description": "Truncated or corrupt image (`corrupt_image`), too many pixels "
         "(`too_many_pixels`), too much metadata (`too_much_metadata`), script, markup or an "
-        "archive hidden in it (`embedded_content`), or bad form fields (`invalid_request`)"
+        "archive hidden in it (`embedded_content`), bad form fields (`invalid_request`), or "
+        "other bytes under an Idempotency-Key already used (`idempotency_key_reused`)"
     },
 }
+
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 
 def storage_of(request: Request) -> PhotoStorage:
@@ -103,27 +111,37 @@ async def upload_photo(
     work_order_id: UUID,
     request: Request,
     response: Response,
+    log: Log,
     principal: CurrentPrincipal,
     meta: RequestMetadata,
+    idempotency_key: IdempotencyKey = None,
 ) -> PhotoOut:
     """Upload one of your own photos of a work order you are on (multipart ``file``, optional
     ``caption`` and ``phase``). The bytes are checked, not the filename or declared type; the
-    same bytes are stored once and appear once, crediting every uploader."""
-    store, storage, settings = store_of(request), storage_of(request), settings_of(request)
+    same bytes are stored once and appear once, crediting every uploader. A retry with the
+    same ``Idempotency-Key`` answers 200 with the photo; other bytes under that key are 422
+    ``idempotency_key_reused``."""
+    storage, settings = storage_of(request), settings_of(request)
     try:
-        work_order = await handlers.authorize_upload(store, work_order_id, principal.sub)
+        await handlers.authorize_upload(log, work_order_id, principal.sub)
         principal.require(Role.technician)  # the crew uploads with a technician's token
     except CommandRejectedError:
         await discard(request)
         raise
     form = await read_photo_form(request, settings.max_upload_bytes)
     upload = handlers.NewPhoto(
-        work_order_id, principal.sub, form.data, form.fields.caption, form.fields.phase
+        work_order_id,
+        principal.sub,
+        form.data,
+        form.fields.caption,
+        form.fields.phase,
+        key=idempotency_key,
     )
     limits = handlers.Limits.of(settings)
-    uploaded = await handlers.upload_photo(store, storage, work_order, upload, meta, limits)
+    uploaded = await handlers.upload_photo(log, storage, upload, meta, limits)
     if not uploaded.recorded:
         response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
     photo = photo_out(uploaded.photo, storage, duplicate=uploaded.duplicate)
     response.headers["Location"] = f"/api/v1/work-orders/{work_order_id}/photos/{photo.id}"
     return photo
@@ -131,23 +149,23 @@ async def upload_photo(
 
 @router.get("/{work_order_id}/photos", response_model=list[PhotoOut])
 async def list_photos(
-    work_order_id: UUID, request: Request, principal: CurrentPrincipal
+    work_order_id: UUID, request: Request, log: Log, principal: CurrentPrincipal
 ) -> list[PhotoOut]:
     """The work order's photos, one per distinct image, each with a short-lived ``url``."""
-    store = store_of(request)
-    crew = (await handlers.get_work_order(store, work_order_id)).crew
-    require_view(crew, principal, DISPATCH_ROLES)  # not analysts: a url hands out the bytes
-    photos = await handlers.list_photos(store, work_order_id)
+    work_order, photos = await handlers.photos(log, work_order_id)
+    require_view(
+        work_order.crew, principal, DISPATCH_ROLES
+    )  # not analysts: a url hands out the bytes
     return [photo_out(photo, storage_of(request)) for photo in photos]
 
 
 @router.get("/{work_order_id}/photos/{photo_id}", response_model=PhotoOut)
 async def get_photo(
-    work_order_id: UUID, photo_id: UUID, request: Request, principal: CurrentPrincipal
+    work_order_id: UUID, photo_id: UUID, request: Request, log: Log, principal: CurrentPrincipal
 ) -> PhotoOut:
     """One photo of the work order, with a short-lived ``url``."""
-    store = store_of(request)
-    crew = (await handlers.get_work_order(store, work_order_id)).crew
-    require_view(crew, principal, DISPATCH_ROLES)  # not analysts: a url hands out the bytes
-    photo = await handlers.get_photo(store, work_order_id, photo_id)
-    return photo_out(photo, storage_of(request))
+    work_order, photos = await handlers.photos(log, work_order_id)
+    require_view(
+        work_order.crew, principal, DISPATCH_ROLES
+    )  # not analysts: a url hands out the bytes
+    return photo_out(handlers.one_photo(photos, photo_id), storage_of(request))

@@ -12,7 +12,7 @@ MAX_URL_TTL_SECONDS = 300
 class Settings(ServiceSettings):
     """Photos' settings (env prefix ``FIELDCREW_``: ``FIELDCREW_S3_ENDPOINT``, ...).
 
-    The S3 credentials have no default: object storage always requires them (DESIGN.md §8).
+    The S3 credentials have no default: object storage always requires them (docs/design.md §8).
     """
 
     port: int = 8183

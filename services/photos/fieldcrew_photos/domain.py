@@ -1,7 +1,8 @@
 """Photos' rules: who may add photos to a work order, and when the same bytes are news.
 
-Pure: ``decide_upload(work_order, history, command) -> events``; no I/O. The bytes were already
-checked and stored by the time a command is decided; the command carries what they are.
+Pure: ``fold(history) -> PhotosState`` and ``decide_upload(state, command) -> events``, run by
+the command pipeline (``fieldcrew_shared.commands``); no I/O. The bytes were already checked
+and stored by the time a command is decided; the command carries what they are.
 
 - Only the work order's crew (leader or member) uploads, and each uploads as themselves.
 - A photo is its bytes: the same bytes on the same work order are one photo (one ``photo_id``)
@@ -13,16 +14,18 @@ checked and stored by the time a command is decided; the command carries what th
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from fieldcrew_shared.access import crew_role
 from fieldcrew_shared.api_models import MAX_CAPTION
 from fieldcrew_shared.errors import ForbiddenError, InvalidCommandError, NotFoundError
 from fieldcrew_shared.events import Event, GeoPoint, Phase, PhotoUploaded, WorkOrderIssued
+from fieldcrew_shared.records import Recorded
 
 PHOTO_NAMESPACE = uuid.UUID("3d0f8e52-6a1b-4c7e-9f25-8b4e1c6a7d90")
-"""Fixed forever: photo ids and event ids are derived from it."""
+"""Fixed forever: photo ids are derived from it."""
 
 
 @dataclass(frozen=True)
@@ -43,14 +46,30 @@ class UploadPhoto:
     location: GeoPoint | None = None
 
 
+@dataclass(frozen=True)
+class PhotosState:
+    """What the photo rules need of a work order: the work order as issued and its uploads."""
+
+    work_order: WorkOrderIssued | None = None
+    uploads: list[PhotoUploaded] = field(default_factory=list)
+
+
+def fold(history: Iterable[Recorded]) -> PhotosState:
+    """The photos' view of a work order's history (any context's events, in log order)."""
+    work_order: WorkOrderIssued | None = None
+    uploads: list[PhotoUploaded] = []
+    for record in history:
+        event = record.event
+        if isinstance(event, WorkOrderIssued) and work_order is None:
+            work_order = event
+        elif isinstance(event, PhotoUploaded):
+            uploads.append(event)
+    return PhotosState(work_order, uploads)
+
+
 def photo_id_for(work_order_id: uuid.UUID, sha256: str) -> uuid.UUID:
     """The same bytes on the same work order are always the same photo."""
     return uuid.uuid5(PHOTO_NAMESPACE, f"{work_order_id}:{sha256}")
-
-
-def upload_event_id(work_order_id: uuid.UUID, sha256: str, uploader: str) -> uuid.UUID:
-    """One event per uploader and photo, so a retried append is dropped by the log."""
-    return uuid.uuid5(PHOTO_NAMESPACE, f"{work_order_id}:{sha256}:{uploader}")
 
 
 def uploader_role(work_order: WorkOrderIssued | None, uploader: str) -> str:
@@ -64,14 +83,12 @@ def uploader_role(work_order: WorkOrderIssued | None, uploader: str) -> str:
     return role
 
 
-def decide_upload(
-    work_order: WorkOrderIssued | None, history: list[Event], cmd: UploadPhoto
-) -> list[Event]:
+def decide_upload(state: PhotosState, cmd: UploadPhoto) -> list[Event]:
     """Record the upload, or nothing when this uploader already sent these bytes."""
-    role = uploader_role(work_order, cmd.uploader)
+    role = uploader_role(state.work_order, cmd.uploader)
     if len(cmd.caption) > MAX_CAPTION:
         raise InvalidCommandError(f"the caption is longer than {MAX_CAPTION} characters")
-    same_bytes = [e for e in uploads(history) if e.sha256 == cmd.sha256]
+    same_bytes = [e for e in state.uploads if e.sha256 == cmd.sha256]
     if any(e.uploader == cmd.uploader for e in same_bytes):
         return []
     return [
@@ -93,8 +110,3 @@ def decide_upload(
             duplicate=bool(same_bytes),
         )
     ]
-
-
-def uploads(history: list[Event]) -> list[PhotoUploaded]:
-    """The photo uploads of a history, in order."""
-    return [e for e in history if isinstance(e, PhotoUploaded)]

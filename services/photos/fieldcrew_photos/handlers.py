@@ -1,6 +1,6 @@
 """Photos' command and query handlers: check the bytes, store them, then record the upload.
 
-The order is the guarantee of DESIGN.md §6: ``PhotoUploaded`` is appended only after both
+The order is the guarantee of docs/design.md §6: ``PhotoUploaded`` is appended only after both
 objects (the original as evidence, the re-encoded copy clients see) are durably stored, so
 every event names bytes that exist. A crash in between leaves at worst unreferenced objects,
 which the next upload of the same bytes reuses. Refused bytes store nothing and write nothing.
@@ -11,24 +11,22 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from fieldcrew_shared.commands import CommandPipeline, EventLog, command_id
 from fieldcrew_shared.envelope import Metadata
 from fieldcrew_shared.errors import NotFoundError
-from fieldcrew_shared.events import Phase, PhotoUploaded, WorkOrderIssued, subject_for
-from fieldcrew_shared.eventstore import EventStore, Recorded, retry_on_conflict
+from fieldcrew_shared.events import Phase, PhotoUploaded, WorkOrderIssued
+from fieldcrew_shared.records import Recorded
 
 from fieldcrew_photos import imaging, rendition
 from fieldcrew_photos.config import Settings
-from fieldcrew_photos.domain import (
-    UploadPhoto,
-    decide_upload,
-    photo_id_for,
-    upload_event_id,
-    uploader_role,
-)
+from fieldcrew_photos.domain import UploadPhoto, decide_upload, fold, photo_id_for, uploader_role
 from fieldcrew_photos.storage import PhotoStorage, object_key, served_key
+
+PIPELINE = CommandPipeline(fold)
 
 
 @dataclass(frozen=True)
@@ -53,6 +51,7 @@ class NewPhoto:
     data: bytes
     caption: str = ""
     phase: Phase | None = None
+    key: str | None = None  # the client's Idempotency-Key
 
 
 @dataclass(frozen=True)
@@ -90,27 +89,24 @@ class Uploaded:
     duplicate: bool  # the work order already had these bytes
 
 
-async def get_work_order(store: EventStore, work_order_id: uuid.UUID) -> WorkOrderIssued:
+async def get_work_order(log: EventLog, work_order_id: uuid.UUID) -> WorkOrderIssued:
     """The work order as issued by dispatch; NotFoundError when it was never issued."""
-    record = await store.last(subject_for("dispatch", work_order_id, "WorkOrderIssued"))
-    if record is None or not isinstance(record.event, WorkOrderIssued):
+    state, _ = await PIPELINE.view(log, work_order_id)
+    if state.work_order is None:
         raise NotFoundError("no such work order")
-    return record.event
+    return state.work_order
 
 
-async def authorize_upload(
-    store: EventStore, work_order_id: uuid.UUID, uploader: str
-) -> WorkOrderIssued:
-    """Refuse an unknown work order or a stranger before their bytes are even read."""
-    work_order = await get_work_order(store, work_order_id)
-    uploader_role(work_order, uploader)
-    return work_order
+async def authorize_upload(log: EventLog, work_order_id: uuid.UUID, uploader: str) -> None:
+    """Refuse an unknown work order or a stranger before their bytes are even read (the
+    command is decided again once they are stored)."""
+    state, _ = await PIPELINE.view(log, work_order_id)
+    uploader_role(state.work_order, uploader)
 
 
 async def upload_photo(
-    store: EventStore,
+    log: EventLog,
     storage: PhotoStorage,
-    work_order: WorkOrderIssued,
     upload: NewPhoto,
     meta: Metadata,
     limits: Limits,
@@ -140,7 +136,7 @@ async def upload_photo(
         captured_at=info.captured_at,
         location=info.location,
     )
-    return await retry_on_conflict(lambda: _record(store, work_order, cmd, meta))
+    return await record_upload(log, cmd, meta, upload.key)
 
 
 def examine(data: bytes, limits: Limits) -> Examined:
@@ -157,47 +153,37 @@ def served_copy(data: bytes, limits: Limits) -> bytes:
     return rendition.served_copy(data, max_side=limits.served_max_side)
 
 
-async def _record(
-    store: EventStore, work_order: WorkOrderIssued, cmd: UploadPhoto, meta: Metadata
-) -> Uploaded:
-    aggregate = subject_for("photos", cmd.work_order_id)
-    loaded = await store.load(aggregate)
-    photo_id = photo_id_for(cmd.work_order_id, cmd.sha256)
-    events = decide_upload(work_order, loaded.events, cmd)
-    if not events:
-        return Uploaded(photos_of(loaded.records)[photo_id], recorded=False, duplicate=True)
-    event = events[0]
-    assert isinstance(event, PhotoUploaded)
-    appended = await store.append(
-        event,
-        meta,
-        expected_version=loaded.version,
-        aggregate=aggregate,
-        event_id=upload_event_id(cmd.work_order_id, cmd.sha256, cmd.uploader),
+async def record_upload(log: EventLog, cmd: UploadPhoto, meta: Metadata, key: str | None) -> Uploaded:
+    """Record the upload through the pipeline; with nothing new to record (this uploader had
+    sent these bytes, or this is a retry with the same key) the photo as it is."""
+    command = command_id(cmd.work_order_id, cmd.uploader, "photo", key)
+    executed = await PIPELINE.run(
+        log, cmd.work_order_id, command, lambda s: decide_upload(s, cmd), meta
     )
-    if appended.duplicate:  # a concurrent retry of this very upload got there first
-        reloaded = await store.load(aggregate)
-        return Uploaded(photos_of(reloaded.records)[photo_id], recorded=False, duplicate=True)
-    records = [*loaded.records, Recorded(appended.seq, appended.envelope, event)]
-    return Uploaded(photos_of(records)[photo_id], recorded=True, duplicate=event.duplicate)
+    photo = photos_of(executed.history)[photo_id_for(cmd.work_order_id, cmd.sha256)]
+    if executed.replayed or not executed.recorded:
+        return Uploaded(photo, recorded=False, duplicate=True)
+    return Uploaded(photo, recorded=True, duplicate=as_uploaded(executed.recorded[0]).duplicate)
 
 
-async def list_photos(store: EventStore, work_order_id: uuid.UUID) -> list[Photo]:
-    """The work order's photos, one per distinct image, in order of first upload."""
-    loaded = await store.load(subject_for("photos", work_order_id))
-    return list(photos_of(loaded.records).values())
+async def photos(log: EventLog, work_order_id: uuid.UUID) -> tuple[WorkOrderIssued, list[Photo]]:
+    """The work order and its photos, one per distinct image, in order of first upload;
+    NotFoundError when it was never issued."""
+    state, loaded = await PIPELINE.view(log, work_order_id)
+    if state.work_order is None:
+        raise NotFoundError("no such work order")
+    return state.work_order, list(photos_of(loaded.records).values())
 
 
-async def get_photo(store: EventStore, work_order_id: uuid.UUID, photo_id: uuid.UUID) -> Photo:
+def one_photo(photos: list[Photo], photo_id: uuid.UUID) -> Photo:
     """One photo of the work order; NotFoundError when it has no such photo."""
-    loaded = await store.load(subject_for("photos", work_order_id))
-    photo = photos_of(loaded.records).get(photo_id)
+    photo = next((p for p in photos if p.first.photo_id == photo_id), None)
     if photo is None:
         raise NotFoundError("no such photo on this work order")
     return photo
 
 
-def photos_of(records: list[Recorded]) -> dict[uuid.UUID, Photo]:
+def photos_of(records: Sequence[Recorded]) -> dict[uuid.UUID, Photo]:
     """Group upload records by photo, keeping the order of first upload."""
     grouped: dict[uuid.UUID, list[Recorded]] = {}
     for record in records:

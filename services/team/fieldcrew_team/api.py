@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Response
 from fieldcrew_shared.access import DISPATCH_ROLES, require_view
 from fieldcrew_shared.api_models import (
     AddNoteRequest,
@@ -14,14 +14,15 @@ from fieldcrew_shared.api_models import (
     ReportOut,
     SubmitReportRequest,
 )
+from fieldcrew_shared.commands import Executed, command_id
 from fieldcrew_shared.errors import NotFoundError
 from fieldcrew_shared.events import LeaderReportSubmitted, MemberNoteAdded, PartLine
-from fieldcrew_shared.eventstore import retry_on_conflict
-from fieldcrew_shared.service import store_of
+from fieldcrew_shared.records import Recorded
+from fieldcrew_shared.service import Log
 from fieldcrew_shared.web import CurrentPrincipal, RequestMetadata
 
 from fieldcrew_team import handlers
-from fieldcrew_team.domain import AddNote, SubmitReport, visible_notes
+from fieldcrew_team.domain import AddNote, SubmitReport, TeamState, visible_notes
 
 router = APIRouter(prefix="/work-orders/{work_order_id}", tags=["crew"])
 
@@ -44,11 +45,18 @@ def report_out(report: LeaderReportSubmitted, recorded_at: object) -> ReportOut:
     )
 
 
+def _answer(executed: Executed[TeamState], response: Response) -> Recorded:
+    """The command's event; ``Idempotent-Replayed`` when a retry found it."""
+    if executed.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return executed.recorded[0]
+
+
 @router.post("/notes", status_code=201, response_model=NoteOut)
 async def add_note(
     work_order_id: UUID,
     body: AddNoteRequest,
-    request: Request,
+    log: Log,
     response: Response,
     principal: CurrentPrincipal,
     meta: RequestMetadata,
@@ -57,7 +65,7 @@ async def add_note(
     """A crew member (the leader too) records their own repair note."""
     cmd = AddNote(
         work_order_id=work_order_id,
-        note_id=handlers.command_id(work_order_id, principal.sub, "note", idempotency_key),
+        note_id=command_id(work_order_id, principal.sub, "note", idempotency_key),
         author=principal.sub,
         author_role=principal.role.value,
         findings=body.findings,
@@ -65,25 +73,20 @@ async def add_note(
         parts=_parts(body.parts),
         labour_minutes=body.labour_minutes,
     )
-    store = store_of(request)
-    outcome = await retry_on_conflict(lambda: handlers.add_note(store, cmd, meta))
-    if outcome.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    assert isinstance(outcome.record.event, MemberNoteAdded)
-    return note_out(outcome.record.event, outcome.record.envelope.recorded_at)
+    record = _answer(await handlers.add_note(log, cmd, meta), response)
+    assert isinstance(record.event, MemberNoteAdded)
+    return note_out(record.event, record.envelope.recorded_at)
 
 
 @router.get("/notes", response_model=list[NoteOut])
-async def list_notes(
-    work_order_id: UUID, request: Request, principal: CurrentPrincipal
-) -> list[NoteOut]:
+async def list_notes(work_order_id: UUID, log: Log, principal: CurrentPrincipal) -> list[NoteOut]:
     """The leader sees every note, a member their own; nobody off the crew (the office reads
     them merged in the leader's report)."""
-    view = await handlers.load(store_of(request), work_order_id)
-    shown = visible_notes(view.work_order, view.state, principal.sub, principal.role.value)
+    state, loaded = await handlers.load(log, work_order_id)
+    shown = visible_notes(state, principal.sub, principal.role.value)
     recorded = {
         r.event.note_id: r.envelope.recorded_at
-        for r in view.loaded.records
+        for r in loaded.records
         if isinstance(r.event, MemberNoteAdded)
     }
     return [note_out(n, recorded[n.note_id]) for n in shown]
@@ -93,7 +96,7 @@ async def list_notes(
 async def submit_report(
     work_order_id: UUID,
     body: SubmitReportRequest,
-    request: Request,
+    log: Log,
     response: Response,
     principal: CurrentPrincipal,
     meta: RequestMetadata,
@@ -102,7 +105,7 @@ async def submit_report(
     """Only the leader merges the notes into one report and submits it; 409 the second time."""
     cmd = SubmitReport(
         work_order_id=work_order_id,
-        report_id=handlers.command_id(work_order_id, principal.sub, "report", idempotency_key),
+        report_id=command_id(work_order_id, principal.sub, "report", idempotency_key),
         actor=principal.sub,
         actor_role=principal.role.value,
         summary=body.summary,
@@ -112,24 +115,19 @@ async def submit_report(
         parts=_parts(body.parts) if body.parts is not None else None,
         note_ids=tuple(body.note_ids) if body.note_ids is not None else None,
     )
-    store = store_of(request)
-    outcome = await retry_on_conflict(lambda: handlers.submit_report(store, cmd, meta))
-    if outcome.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    assert isinstance(outcome.record.event, LeaderReportSubmitted)
-    return report_out(outcome.record.event, outcome.record.envelope.recorded_at)
+    record = _answer(await handlers.submit_report(log, cmd, meta), response)
+    assert isinstance(record.event, LeaderReportSubmitted)
+    return report_out(record.event, record.envelope.recorded_at)
 
 
 @router.get("/report", response_model=ReportOut)
-async def get_report(
-    work_order_id: UUID, request: Request, principal: CurrentPrincipal
-) -> ReportOut:
+async def get_report(work_order_id: UUID, log: Log, principal: CurrentPrincipal) -> ReportOut:
     """The leader's report, for its crew and the dispatcher; 404 until it is submitted."""
-    view = await handlers.load(store_of(request), work_order_id)
-    if view.work_order is None:
+    state, loaded = await handlers.load(log, work_order_id)
+    if state.work_order is None:
         raise NotFoundError("no such work order")
-    require_view(view.work_order.crew, principal, office=DISPATCH_ROLES)
-    for r in view.loaded.records:
+    require_view(state.work_order.crew, principal, office=DISPATCH_ROLES)
+    for r in loaded.records:
         if isinstance(r.event, LeaderReportSubmitted):
             return report_out(r.event, r.envelope.recorded_at)
     raise NotFoundError("the leader has not submitted the report yet")

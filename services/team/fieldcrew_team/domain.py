@@ -1,7 +1,8 @@
 """The crew's rules: members add notes; only the work order's leader submits the report.
 
-Pure: ``fold(events) -> TeamState`` and ``decide_*(work_order, state, command) -> events``.
-The leader-only rule is the heart of the product: it is what removes duplicate submissions.
+Pure: ``fold(history) -> TeamState`` and ``decide_*(state, command) -> events``, run by the
+command pipeline (``fieldcrew_shared.commands``), which also answers a client's retry. The
+leader-only rule is the heart of the product: it is what removes duplicate submissions.
 
 The crew acts with a technician's token only: an office token (dispatcher, admin, analyst)
 whose ``sub`` happens to be on the crew neither writes nor reads notes. Notes are the crew's
@@ -12,7 +13,7 @@ the leader's report, not one by one.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from uuid import UUID
 
 from fieldcrew_shared.access import crew_role
@@ -30,6 +31,7 @@ from fieldcrew_shared.events import (
     PartLine,
     WorkOrderIssued,
 )
+from fieldcrew_shared.records import Recorded
 
 CREW_ROLE = "technician"
 """The token role of anyone acting as a crew member."""
@@ -63,85 +65,79 @@ class SubmitReport:
 
 @dataclass(frozen=True)
 class TeamState:
+    """What the crew's rules need of a work order: the work order as issued, its notes (with
+    when each was recorded) and the leader's report."""
+
+    work_order: WorkOrderIssued | None = None
     notes: dict[UUID, MemberNoteAdded] = field(default_factory=dict)
     report: LeaderReportSubmitted | None = None
 
 
-def fold(events: Iterable[Event]) -> TeamState:
+def fold(history: Iterable[Recorded]) -> TeamState:
+    """The team's view of a work order's history (any context's events, in log order)."""
     state = TeamState()
-    for event in events:
-        state = evolve(state, event)
+    for record in history:
+        state = evolve(state, record.event)
     return state
 
 
 def evolve(state: TeamState, event: Event) -> TeamState:
+    if isinstance(event, WorkOrderIssued) and state.work_order is None:
+        return replace(state, work_order=event)
     if isinstance(event, MemberNoteAdded) and event.note_id not in state.notes:
-        return TeamState(notes={**state.notes, event.note_id: event}, report=state.report)
+        return replace(state, notes={**state.notes, event.note_id: event})
     if isinstance(event, LeaderReportSubmitted) and state.report is None:
-        return TeamState(notes=state.notes, report=event)
+        return replace(state, report=event)
     return state
 
 
-def decide_add_note(
-    work_order: WorkOrderIssued | None, state: TeamState, cmd: AddNote
-) -> list[Event]:
-    """A crew member's note; nothing when the same note was already added (a retry)."""
-    _crew_role(work_order, cmd.author, cmd.author_role)
-    note = MemberNoteAdded(
-        work_order_id=cmd.work_order_id,
-        note_id=cmd.note_id,
-        author=cmd.author,
-        findings=cmd.findings,
-        actions=cmd.actions,
-        parts=cmd.parts,
-        labour_minutes=cmd.labour_minutes,
-    )
-    existing = state.notes.get(cmd.note_id)
-    if existing is not None:
-        if existing == note:
-            return []
-        raise InvalidCommandError(
-            "this Idempotency-Key was already used for a different note",
-            code="idempotency_key_reused",
+def decide_add_note(state: TeamState, cmd: AddNote) -> list[Event]:
+    """A crew member's note, while the report is not in."""
+    _crew_role(state.work_order, cmd.author, cmd.author_role)
+    if state.report is not None:
+        raise ConflictError(
+            "the leader's report is already submitted; notes are closed",
+            code="report_already_submitted",
         )
-    if state.report is not None:
-        raise ConflictError("the leader's report is already submitted; notes are closed")
-    return [note]
+    return [
+        MemberNoteAdded(
+            work_order_id=cmd.work_order_id,
+            note_id=cmd.note_id,
+            author=cmd.author,
+            findings=cmd.findings,
+            actions=cmd.actions,
+            parts=cmd.parts,
+            labour_minutes=cmd.labour_minutes,
+        )
+    ]
 
 
-def decide_submit_report(
-    work_order: WorkOrderIssued | None, state: TeamState, cmd: SubmitReport
-) -> list[Event]:
-    """The leader's consolidated report, once per work order. The same report again with the
-    same Idempotency-Key (the same ``report_id``) is a retry: nothing; another report under that
-    key is ``idempotency_key_reused`` (422); any other second report is a conflict (409)."""
-    if _crew_role(work_order, cmd.actor, cmd.actor_role) != "leader":
+def decide_submit_report(state: TeamState, cmd: SubmitReport) -> list[Event]:
+    """The leader's consolidated report, once per work order (409 the second time)."""
+    if _crew_role(state.work_order, cmd.actor, cmd.actor_role) != "leader":
         raise ForbiddenError("only the work order's leader may submit the report")
-    notes = _merged_notes(state, cmd.note_ids)
-    report = LeaderReportSubmitted(
-        work_order_id=cmd.work_order_id,
-        report_id=cmd.report_id,
-        leader=cmd.actor,
-        summary=cmd.summary,
-        root_cause=cmd.root_cause,
-        actions=cmd.actions,
-        parts=merge_parts(
-            cmd.parts if cmd.parts is not None else [p for n in notes for p in n.parts]
-        ),
-        outcome=cmd.outcome,
-        merged_note_ids=tuple(n.note_id for n in notes),
-        labour_minutes=sum(n.labour_minutes for n in notes),
-    )
     if state.report is not None:
-        if state.report == report:
-            return []
-        if state.report.report_id == cmd.report_id:
-            raise InvalidCommandError(
-                "this Idempotency-Key was already used for a different report",
-                code="idempotency_key_reused",
-            )
-        raise ConflictError("the report for this work order is already submitted")
-    return [report]
+        raise ConflictError(
+            "the report for this work order is already submitted",
+            code="report_already_submitted",
+        )
+    notes = _merged_notes(state, cmd.note_ids)
+    return [
+        LeaderReportSubmitted(
+            work_order_id=cmd.work_order_id,
+            report_id=cmd.report_id,
+            leader=cmd.actor,
+            summary=cmd.summary,
+            root_cause=cmd.root_cause,
+            actions=cmd.actions,
+            parts=merge_parts(
+                cmd.parts if cmd.parts is not None else [p for n in notes for p in n.parts]
+            ),
+            outcome=cmd.outcome,
+            merged_note_ids=tuple(n.note_id for n in notes),
+            labour_minutes=sum(n.labour_minutes for n in notes),
+        )
+    ]
 
 
 def merge_parts(lines: Iterable[PartLine]) -> tuple[PartLine, ...]:
@@ -152,13 +148,11 @@ def merge_parts(lines: Iterable[PartLine]) -> tuple[PartLine, ...]:
     return tuple(PartLine(part_no=p, qty=q) for p, q in totals.items())
 
 
-def visible_notes(
-    work_order: WorkOrderIssued | None, state: TeamState, user: str, token_role: str
-) -> list[MemberNoteAdded]:
+def visible_notes(state: TeamState, user: str, token_role: str) -> list[MemberNoteAdded]:
     """The notes ``user`` may read: the leader every note, a member their own; NotFoundError
     for an unknown work order, ForbiddenError for anyone else (the office included)."""
     notes = list(state.notes.values())
-    if _crew_role(work_order, user, token_role) == "leader":
+    if _crew_role(state.work_order, user, token_role) == "leader":
         return notes
     return [n for n in notes if n.author == user]
 
