@@ -153,7 +153,9 @@ def served_copy(data: bytes, limits: Limits) -> bytes:
     return rendition.served_copy(data, max_side=limits.served_max_side)
 
 
-async def record_upload(log: EventLog, cmd: UploadPhoto, meta: Metadata, key: str | None) -> Uploaded:
+async def record_upload(
+    log: EventLog, cmd: UploadPhoto, meta: Metadata, key: str | None
+) -> Uploaded:
     """Record the upload through the pipeline; with nothing new to record (this uploader had
     sent these bytes, or this is a retry with the same key) the photo as it is."""
     command = command_id(cmd.work_order_id, cmd.uploader, "photo", key)
