@@ -14,9 +14,16 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
-from fieldcrew_shared.events import Outcome, Phase, Priority
+from fieldcrew_shared.events import Asset, Customer, Outcome, Phase, Priority, Site
 
 ONE_LINE = r"^[^\x00-\x1f\x7f-\x9f]*$"
 """No control characters at all: names, ids, titles."""
@@ -49,15 +56,73 @@ class CrewIn(Strict):
     members: list[UserId] = Field(default_factory=list, max_length=50)
 
 
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=ONE_LINE)
+]
+Phone = Annotated[str, StringConstraints(max_length=32, pattern=r"^(\+?[0-9][0-9 ()./-]{2,31})?$")]
+Email = Annotated[str, StringConstraints(max_length=254, pattern=r"^([^@\s]+@[^@\s]+\.[^@\s]+)?$")]
+
+
+class SiteIn(Strict):
+    """Where the work is. Sent as plain text, it is the name (as clients of v1 did)."""
+
+    name: Name
+    address: Name
+    lat: float | None = Field(default=None, ge=-90, le=90, strict=True)
+    lon: float | None = Field(default=None, ge=-180, le=180, strict=True)
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> SiteIn:
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("give both lat and lon, or neither")
+        return self
+
+
+class AssetIn(Strict):
+    """What is repaired. Sent as plain text, it is the id (as clients of v1 did)."""
+
+    id: PartNo
+    model: ShortText = ""
+    serial: ShortText = ""
+
+
+class CustomerIn(Strict):
+    name: Name
+    phone: Phone = ""
+    email: Email = ""
+
+
 class IssueWorkOrderRequest(Strict):
     title: Title
     description: LongText = ""
-    site: ShortText = ""
-    asset: ShortText = ""
+    site: SiteIn | ShortText | None = Field(
+        default=None, description="`{name, address, lat?, lon?}`, or a plain text: the name"
+    )
+    asset: AssetIn | ShortText | None = Field(
+        default=None, description="`{id, model?, serial?}`, or a plain text: the id"
+    )
+    customer: CustomerIn | None = None
     priority: Priority = Priority.normal
     due_at: AwareDatetime | None = None
     crew: CrewIn
     min_photos_per_member: int = Field(default=1, ge=0, le=50, strict=True)
+
+    def structured_site(self) -> Site | None:
+        """The site as the event records it: plain text is the name; blank text is none."""
+        if isinstance(self.site, str):
+            return Site(name=self.site.strip()) if self.site.strip() else None
+        return Site.model_validate(self.site.model_dump()) if self.site is not None else None
+
+    def structured_asset(self) -> Asset | None:
+        """The asset as the event records it: plain text is the id; blank text is none."""
+        if isinstance(self.asset, str):
+            return Asset(id=self.asset.strip()) if self.asset.strip() else None
+        return Asset.model_validate(self.asset.model_dump()) if self.asset is not None else None
+
+    def structured_customer(self) -> Customer | None:
+        if self.customer is None:
+            return None
+        return Customer.model_validate(self.customer.model_dump())
 
 
 class PartIn(Strict):
@@ -93,8 +158,9 @@ class WorkOrderOut(BaseModel):
     id: UUID
     title: str
     description: str
-    site: str
-    asset: str
+    site: Site | None
+    asset: Asset | None
+    customer: Customer | None = None
     priority: Priority
     due_at: datetime | None
     crew: dict[str, Any]
@@ -199,8 +265,9 @@ class WorkOrderSummary(BaseModel):
 
     id: UUID
     title: str
-    site: str
-    asset: str
+    site: Site | None
+    asset: Asset | None
+    customer: Customer | None = None
     priority: Priority
     due_at: datetime | None
     crew: CrewOut
@@ -224,8 +291,9 @@ class IssuedWorkOrderOut(BaseModel):
     work_order_id: UUID
     title: str
     description: str
-    site: str
-    asset: str
+    site: Site | None
+    asset: Asset | None
+    customer: Customer | None = None
     priority: Priority
     due_at: datetime | None
     crew: CrewOut

@@ -77,9 +77,45 @@ class PartLine(BaseModel):
     qty: int
 
 
-class WorkOrderIssued(Event):
+class Site(BaseModel):
+    """Where the work is: a name (the site's, or a plain text a client sent), its address, and
+    its position when known."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    name: str
+    address: str = ""
+    lat: float | None = None
+    lon: float | None = None
+
+
+class Asset(BaseModel):
+    """What is repaired: the customer's id for it, and its model and serial number when known."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    model: str = ""
+    serial: str = ""
+
+
+class Customer(BaseModel):
+    """Whom the work is for, and how to reach them."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    name: str
+    phone: str = ""
+    email: str = ""
+
+
+class WorkOrderIssuedV1(Event):
+    """Version 1, as published: site and asset as plain text ("" when none). Read only through
+    its upcaster to :class:`WorkOrderIssued` (v2); kept to document the published schema."""
+
     context: ClassVar[str] = "dispatch"
     name: ClassVar[str] = "WorkOrderIssued"
+    version: ClassVar[int] = 1
 
     title: str
     description: str = ""
@@ -90,6 +126,36 @@ class WorkOrderIssued(Event):
     crew: Crew
     min_photos_per_member: int = 1
     issued_by: str
+
+
+class WorkOrderIssued(Event):
+    """Version 2: site, asset and customer as structured records (None when not given)."""
+
+    context: ClassVar[str] = "dispatch"
+    name: ClassVar[str] = "WorkOrderIssued"
+    version: ClassVar[int] = 2
+
+    title: str
+    description: str = ""
+    site: Site | None = None
+    asset: Asset | None = None
+    customer: Customer | None = None
+    priority: Priority = Priority.normal
+    due_at: datetime | None = None
+    crew: Crew
+    min_photos_per_member: int = 1
+    issued_by: str
+
+
+def _issued_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """A v1 site is the v2 site's name, a v1 asset the v2 asset's id; "" is none."""
+    site, asset = data.get("site") or "", data.get("asset") or ""
+    return {
+        **data,
+        "site": {"name": site} if site else None,
+        "asset": {"id": asset} if asset else None,
+        "customer": None,
+    }
 
 
 class MemberNoteAdded(Event):
@@ -223,12 +289,14 @@ CATALOGUE: dict[str, type[Event]] = {
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
-UPCASTERS: dict[str, Upcaster] = {}
-"""``old type -> function`` turning an old payload into the next version's payload.
+UPCASTERS: dict[str, Upcaster] = {
+    WorkOrderIssuedV1.type_name(): _issued_v1_to_v2,
+}
+"""``old type -> function`` turning an old payload into the next version's payload (read as
+``….v<N+1>``, upcast again until the current version)."""
 
-Example for a future v2: ``UPCASTERS["fieldcrew.team.MemberNoteAdded.v1"] = lambda d: {...}``
-and the upcaster's result is read as ``...MemberNoteAdded.v2``.
-"""
+PUBLISHED: tuple[type[Event], ...] = (WorkOrderIssuedV1, *CATALOGUE.values())
+"""Every version ever published, old ones included (for documentation and golden samples)."""
 
 
 def next_version(type_name: str) -> str:

@@ -25,6 +25,7 @@ from fieldcrew_shared.errors import (
     NotFoundError,
 )
 from fieldcrew_shared.events import (
+    Asset,
     Event,
     LeaderReportSubmitted,
     MemberNoteAdded,
@@ -33,6 +34,7 @@ from fieldcrew_shared.events import (
     PhotoUploaded,
     Priority,
     ServerReportCompiled,
+    Site,
     WorkOrderIssued,
 )
 from fieldcrew_shared.records import Recorded
@@ -114,8 +116,9 @@ class CrewFlow(RuleBasedStateMachine):
             work_order_id=WO,
             title="Pump leaks",
             description="",
-            site="Plant 2",
-            asset="P-104",
+            site=Site(name="Plant 2", address="Industriestr. 4"),
+            asset=Asset(id="P-104"),
+            customer=None,
             priority=Priority.high,
             due_at=None,
             leader=LEADER,

@@ -5,7 +5,7 @@ from uuid import uuid4
 import pytest
 from fieldcrew_dispatch.domain import IssueWorkOrder, decide_issue, fold
 from fieldcrew_shared.errors import ConflictError, ForbiddenError, InvalidCommandError
-from fieldcrew_shared.events import Priority, WorkOrderIssued
+from fieldcrew_shared.events import Asset, Priority, Site, WorkOrderIssued
 
 from tests.unit.factories import history
 
@@ -15,8 +15,9 @@ def cmd(**kw: object) -> IssueWorkOrder:
         work_order_id=uuid4(),
         title="Fix chiller",
         description="",
-        site="Plant 2",
-        asset="CH-7",
+        site=Site(name="Plant 2", address="Industriestr. 4"),
+        asset=Asset(id="CH-7"),
+        customer=None,
         priority=Priority.high,
         due_at=None,
         leader="lead",

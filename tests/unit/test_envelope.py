@@ -22,11 +22,16 @@ from fieldcrew_shared.envelope import (
 from fieldcrew_shared.errors import PoisonEventError
 from fieldcrew_shared.events import (
     CATALOGUE,
+    PUBLISHED,
     UPCASTERS,
+    Asset,
     Event,
     GeoPoint,
     MemberNoteAdded,
     ServerReportCompiled,
+    Site,
+    WorkOrderIssued,
+    WorkOrderIssuedV1,
 )
 
 from tests.unit.factories import issued, note, photo
@@ -49,13 +54,37 @@ Decoder = Callable[[bytes], tuple[Envelope, Event]]
 @DECODERS
 @pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.stem)
 def test_golden_samples_of_every_version_load(path: Path, decoder: Decoder) -> None:
+    """Each loads as the current version of its event (an old version through its upcasters)."""
     envelope, event = decoder(path.read_bytes())
-    assert event.type_name() == envelope.type
+    stem = envelope.type.rpartition(".v")[0]
+    assert event.type_name() == next(t for t in CATALOGUE if t.startswith(f"{stem}.v"))
     assert str(event.work_order_id) == envelope.subject
 
 
 def test_there_is_a_golden_sample_for_every_event_type() -> None:
     assert {p.stem for p in GOLDEN} >= set(CATALOGUE) | set(UPCASTERS)
+    assert {p.stem for p in GOLDEN} >= {e.type_name() for e in PUBLISHED}
+
+
+@DECODERS
+def test_a_v1_work_order_is_read_as_v2_its_texts_as_the_site_name_and_asset_id(
+    decoder: Decoder,
+) -> None:
+    golden = Path(__file__).parent.parent / "golden"
+    _, old = decoder((golden / "fieldcrew.dispatch.WorkOrderIssued.v1.json").read_bytes())
+    assert isinstance(old, WorkOrderIssued)
+    assert old.site == Site(name="Plant 2") and old.asset == Asset(id="P-104")
+    assert old.customer is None and old.crew.leader == "lena"
+    _, new = decoder((golden / "fieldcrew.dispatch.WorkOrderIssued.v2.json").read_bytes())
+    assert isinstance(new, WorkOrderIssued)
+    assert new.site is not None and new.site.address and new.site.lat is not None
+    assert new.customer is not None and new.customer.phone
+
+
+def test_a_v1_work_order_without_site_or_asset_has_none() -> None:
+    v1 = {"work_order_id": str(uuid4()), "title": "t", "crew": {"leader": "l"}, "issued_by": "d"}
+    upcast = WorkOrderIssued.model_validate(UPCASTERS[WorkOrderIssuedV1.type_name()](v1))
+    assert (upcast.site, upcast.asset, upcast.customer) == (None, None, None)
 
 
 def test_the_official_cloudevents_sdk_reads_our_envelope() -> None:

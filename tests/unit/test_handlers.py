@@ -14,7 +14,7 @@ from fieldcrew_photos.domain import UploadPhoto
 from fieldcrew_shared.commands import command_id
 from fieldcrew_shared.envelope import Metadata
 from fieldcrew_shared.errors import ConflictError, InvalidCommandError
-from fieldcrew_shared.events import MemberNoteAdded, Outcome, Priority, WorkOrderIssued
+from fieldcrew_shared.events import Asset, MemberNoteAdded, Outcome, Priority, Site, WorkOrderIssued
 from fieldcrew_team import handlers as team
 from fieldcrew_team.domain import AddNote, SubmitReport
 
@@ -31,8 +31,9 @@ def issue(work_order_id: UUID, title: str = "Fix chiller") -> IssueWorkOrder:
         work_order_id=work_order_id,
         title=title,
         description="",
-        site="Plant 2",
-        asset="CH-7",
+        site=Site(name="Plant 2", address="Industriestr. 4"),
+        asset=Asset(id="CH-7"),
+        customer=None,
         priority=Priority.high,
         due_at=None,
         leader="lead",

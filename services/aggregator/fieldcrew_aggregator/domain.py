@@ -237,14 +237,23 @@ def _contribution(
     }
 
 
+def _structured(value: Any, key: str) -> Any:
+    """A site or asset of a progress document folded before structured work orders (plain
+    text, "" for none) in today's shape; a rebuild rewrites such documents."""
+    if isinstance(value, str):
+        return {key: value} if value else None
+    return value
+
+
 def summary(progress: Progress) -> dict[str, Any]:
     """The work order's status view: crew, counts, what is still missing."""
     wo = progress["work_order"] or {}
     return {
         "id": progress["work_order_id"],
         "title": wo.get("title"),
-        "site": wo.get("site"),
-        "asset": wo.get("asset"),
+        "site": _structured(wo.get("site"), "name"),
+        "asset": _structured(wo.get("asset"), "id"),
+        "customer": wo.get("customer"),
         "priority": wo.get("priority"),
         "due_at": wo.get("due_at"),
         "crew": wo.get("crew"),

@@ -17,7 +17,7 @@ from fieldcrew_shared.errors import (
     InvalidCommandError,
     NotFoundError,
 )
-from fieldcrew_shared.events import Crew, Event, Priority, WorkOrderIssued
+from fieldcrew_shared.events import Asset, Crew, Customer, Event, Priority, Site, WorkOrderIssued
 from fieldcrew_shared.records import Recorded
 
 ISSUING_ROLES = frozenset({"dispatcher", "admin"})
@@ -28,8 +28,9 @@ class IssueWorkOrder:
     work_order_id: UUID
     title: str
     description: str
-    site: str
-    asset: str
+    site: Site | None
+    asset: Asset | None
+    customer: Customer | None
     priority: Priority
     due_at: datetime | None
     leader: str
@@ -57,6 +58,7 @@ def decide_issue(issued: Recorded | None, cmd: IssueWorkOrder) -> list[Event]:
             description=cmd.description,
             site=cmd.site,
             asset=cmd.asset,
+            customer=cmd.customer,
             priority=cmd.priority,
             due_at=cmd.due_at,
             crew=_crew(cmd.leader, cmd.members),
