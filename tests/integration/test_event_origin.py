@@ -81,7 +81,7 @@ async def test_the_projection_dead_letters_an_event_from_the_wrong_source(
         "source 'fieldcrew/team' does not match subject 'fieldcrew.dispatch."
         in dead[wrong_source.seq]
     )
-    assert "type 'fieldcrew.dispatch.WorkOrderIssued.v1' does not belong" in dead[wrong_type.seq]
+    assert f"type '{issued(wo).type_name()}' does not belong" in dead[wrong_type.seq]
 
 
 async def test_load_skips_an_event_from_the_wrong_source_and_logs_why(
