@@ -1,6 +1,7 @@
 """Share links' rules: who may hand out a link to a server report, and what a link opens.
 
-Pure: ``decide_*(state, command) -> events``; no I/O. A link opens one revision of one work
+Pure: ``fold(history) -> DocumentsState`` and ``decide_*(state, command) -> events``, run by
+the command pipeline (``fieldcrew_shared.commands``); no I/O. A link opens one revision of one work
 order's server report, until it expires or is revoked; it is known by its id and checked by
 the sha256 of its secret (the secret itself is never recorded).
 """
@@ -8,7 +9,8 @@ the sha256 of its secret (the secret itself is never recorded).
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -21,12 +23,14 @@ from fieldcrew_shared.errors import (
 )
 from fieldcrew_shared.events import (
     Event,
+    ServerReportCompiled,
     SharedView,
     ShareLinkCreated,
     ShareLinkRevoked,
     ShareLinkViewed,
     WorkOrderIssued,
 )
+from fieldcrew_shared.records import Recorded
 
 SHARING_ROLES = frozenset({"dispatcher", "admin"})
 MAX_HOURS = 720
@@ -71,6 +75,30 @@ def evolve(links: Links, event: Event, recorded_at: datetime) -> Links:
     elif isinstance(event, ShareLinkViewed) and (link := links.get(event.link_id)):
         links[event.link_id] = replace(link, views=link.views + 1)
     return links
+
+
+@dataclass(frozen=True)
+class DocumentsState:
+    """What the sharing rules need of a work order: the work order as issued, the revisions of
+    its server report announced so far, and its links."""
+
+    work_order: WorkOrderIssued | None = None
+    revisions: list[int] = field(default_factory=list)
+    links: Links = field(default_factory=dict)
+
+
+def fold(history: Iterable[Recorded]) -> DocumentsState:
+    """The documents' view of a work order's history (any context's events, in log order)."""
+    state = DocumentsState()
+    for record in history:
+        event = record.event
+        if isinstance(event, WorkOrderIssued) and state.work_order is None:
+            state = replace(state, work_order=event)
+        elif isinstance(event, ServerReportCompiled) and event.revision not in state.revisions:
+            state.revisions.append(event.revision)
+        else:
+            evolve(state.links, event, record.envelope.recorded_at)
+    return state
 
 
 @dataclass(frozen=True)

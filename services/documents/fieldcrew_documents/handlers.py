@@ -1,19 +1,22 @@
-"""Documents' command and query handlers: load the work order's documents history from the
-log, decide, append; render a report revision as a PDF."""
+"""Documents' command and query handlers: each command through the one pipeline
+(``fieldcrew_shared.commands``) with the documents' fold and decisions; render a report
+revision as a PDF."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
 from fieldcrew_shared.access import DISPATCH_ROLES, require_view
 from fieldcrew_shared.auth import Principal
+from fieldcrew_shared.commands import CommandPipeline, EventLog
 from fieldcrew_shared.envelope import Metadata
 from fieldcrew_shared.errors import NotFoundError
-from fieldcrew_shared.events import SharedView, subject_for
-from fieldcrew_shared.eventstore import EventStore, retry_on_conflict
+from fieldcrew_shared.events import SharedView
+from fieldcrew_shared.eventstore import EventStore
 from fieldcrew_shared.fingerprint import fingerprint
 
 from fieldcrew_documents import pdf, reports
@@ -25,27 +28,19 @@ from fieldcrew_documents.domain import (
     decide_create,
     decide_revoke,
     decide_view,
-    evolve,
+    fold,
     opened_link,
 )
 from fieldcrew_documents.links import new_token, parse_token
 from fieldcrew_documents.storage import PhotoCopies, printable
 
-
-@dataclass(frozen=True)
-class History:
-    """A work order's share links and the sequence to expect when appending to them."""
-
-    links: Links
-    version: int
+PIPELINE = CommandPipeline(fold)
 
 
-async def load_links(store: EventStore, work_order_id: UUID) -> History:
-    loaded = await store.load(subject_for("documents", work_order_id))
-    links: Links = {}
-    for record in loaded.records:
-        evolve(links, record.event, record.envelope.recorded_at)
-    return History(links, loaded.version)
+async def load_links(store: EventLog, work_order_id: UUID) -> Links:
+    """The work order's share links."""
+    state, _ = await PIPELINE.view(store, work_order_id)
+    return state.links
 
 
 @dataclass(frozen=True)
@@ -55,7 +50,7 @@ class NewLink:
 
 
 async def create_link(
-    store: EventStore,
+    store: EventLog,
     work_order_id: UUID,
     expires_in_hours: int,
     revision: int | None,
@@ -64,59 +59,47 @@ async def create_link(
 ) -> NewLink:
     """Record a new link to a revision of the work order's server report."""
     token, named = new_token(work_order_id)
-    work_order = await reports.work_order(store, work_order_id)
-    revisions = list(await reports.revisions(store, work_order_id))
-    aggregate = subject_for("documents", work_order_id)
-
-    async def attempt() -> NewLink:
-        history = await load_links(store, work_order_id)
-        cmd = CreateShareLink(
-            work_order_id,
-            named.link_id,
-            named.secret_sha256,
-            expires_in_hours,
-            revision,
-            principal.sub,
-            principal.role.value,
-            datetime.now(UTC),
-        )
-        events = decide_create(work_order, revisions, cmd)
-        appended = await store.append(
-            events[0],
-            meta,
-            expected_version=history.version,
-            aggregate=aggregate,
-            event_id=named.link_id,
-        )
-        links = evolve(history.links, events[0], appended.envelope.recorded_at)
-        return NewLink(token, links[named.link_id])
-
-    return await retry_on_conflict(attempt)
+    cmd = CreateShareLink(
+        work_order_id,
+        named.link_id,
+        named.secret_sha256,
+        expires_in_hours,
+        revision,
+        principal.sub,
+        principal.role.value,
+        datetime.now(UTC),
+    )
+    done = await PIPELINE.run(
+        store,
+        work_order_id,
+        named.link_id,
+        lambda s: decide_create(s.work_order, s.revisions, cmd),
+        meta,
+    )
+    return NewLink(token, done.state.links[named.link_id])
 
 
 async def revoke_link(
-    store: EventStore, work_order_id: UUID, link_id: UUID, principal: Principal, meta: Metadata
+    store: EventLog, work_order_id: UUID, link_id: UUID, principal: Principal, meta: Metadata
 ) -> None:
     """Revoke a link (nothing happens when it is revoked already)."""
-    aggregate = subject_for("documents", work_order_id)
     cmd = RevokeShareLink(work_order_id, link_id, principal.sub, principal.role.value)
-    work_order = await reports.work_order(store, work_order_id)
+    await PIPELINE.run(
+        store,
+        work_order_id,
+        uuid.uuid4(),
+        lambda s: decide_revoke(s.work_order, s.links, cmd),
+        meta,
+    )
 
-    async def attempt() -> None:
-        history = await load_links(store, work_order_id)
-        for event in decide_revoke(work_order, history.links, cmd):
-            await store.append(event, meta, expected_version=history.version, aggregate=aggregate)
 
-    await retry_on_conflict(attempt)
-
-
-async def list_links(store: EventStore, work_order_id: UUID, principal: Principal) -> Links:
+async def list_links(store: EventLog, work_order_id: UUID, principal: Principal) -> Links:
     """Every link of the work order, for the dispatcher."""
-    work_order = await reports.work_order(store, work_order_id)
-    if work_order is None:
+    state, _ = await PIPELINE.view(store, work_order_id)
+    if state.work_order is None:
         raise NotFoundError("no such work order")
     principal.require(*DISPATCH_ROLES)
-    return (await load_links(store, work_order_id)).links
+    return state.links
 
 
 @dataclass(frozen=True)
@@ -128,17 +111,22 @@ class Opened:
 async def open_link(store: EventStore, token: str, view: SharedView | None) -> Opened:
     """The report a token opens; with a ``view``, the opening is recorded (the audit trail)."""
     named = parse_token(token)
-    history = await load_links(store, named.work_order_id)
     now = datetime.now(UTC)
     if view is None:
-        link = opened_link(history.links, named.link_id, named.secret_sha256, now)
+        links = await load_links(store, named.work_order_id)
+        link = opened_link(links, named.link_id, named.secret_sha256, now)
     else:
-        link, events = decide_view(history.links, named.link_id, named.secret_sha256, now, view)
         meta = Metadata(
-            actor=f"share:{link.link_id}", actorrole="anonymous", correlationid=str(link.link_id)
+            actor=f"share:{named.link_id}", actorrole="anonymous", correlationid=str(named.link_id)
         )
-        for event in events:
-            await store.append(event, meta)
+        done = await PIPELINE.run(
+            store,
+            named.work_order_id,
+            uuid.uuid4(),
+            lambda s: decide_view(s.links, named.link_id, named.secret_sha256, now, view)[1],
+            meta,
+        )
+        link = done.state.links[named.link_id]
     report = reports.pick(await reports.revisions(store, named.work_order_id), link.revision)
     return Opened(link, report)
 
