@@ -24,6 +24,10 @@ from pydantic import (
 )
 
 from fieldcrew_shared.events import Asset, Customer, Outcome, Phase, Priority, Site
+from fieldcrew_shared.lifecycle import Status
+
+WorkOrderStatus = Status
+"""A work order's status (``fieldcrew_shared.lifecycle``)."""
 
 ONE_LINE = r"^[^\x00-\x1f\x7f-\x9f]*$"
 """No control characters at all: names, ids, titles."""
@@ -178,6 +182,9 @@ class NoteOut(BaseModel):
     parts: list[dict[str, Any]]
     labour_minutes: int
     recorded_at: datetime
+    after_report: bool = Field(
+        default=False, description="Recorded before the leader's report, received after it"
+    )
 
 
 class ReportOut(BaseModel):
@@ -236,12 +243,6 @@ class ErrorOut(BaseModel):
     """Every error: ``{"error": {"code", "message"}}``."""
 
     error: ErrorDetail
-
-
-class WorkOrderStatus(StrEnum):
-    issued = "issued"
-    report_submitted = "report_submitted"
-    completed = "completed"
 
 
 class CrewOut(BaseModel):
@@ -329,7 +330,9 @@ class ContributedNoteOut(BaseModel):
 
 class ContributionOut(BaseModel):
     user: str
-    role: Literal["leader", "member"]
+    role: Literal["leader", "member", "former"] = Field(
+        description="`former`: taken off the crew by a crew change; what they added stays"
+    )
     notes: list[ContributedNoteOut]
     photo_ids: list[UUID]
 

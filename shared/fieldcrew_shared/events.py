@@ -168,6 +168,8 @@ class MemberNoteAdded(Event):
     actions: str = ""
     parts: tuple[PartLine, ...] = ()
     labour_minutes: int = 0
+    after_report: bool = False
+    """Recorded offline before the leader's report but received after it (a late note)."""
 
 
 class Outcome(StrEnum):
@@ -175,6 +177,14 @@ class Outcome(StrEnum):
     partially_resolved = "partially_resolved"
     not_resolved = "not_resolved"
     follow_up_required = "follow_up_required"
+
+
+class ReportLine(BaseModel):
+    """One line of the leader's report: the merged notes that say the same."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    note_ids: tuple[UUID, ...]
 
 
 class LeaderReportSubmitted(Event):
@@ -190,6 +200,55 @@ class LeaderReportSubmitted(Event):
     outcome: Outcome
     merged_note_ids: tuple[UUID, ...] = ()
     labour_minutes: int = 0
+    report_version: int = 1
+    """1 for the first report, 2 for the one after its rejection, ..."""
+    lines: tuple[ReportLine, ...] = ()
+    """The merged notes as report lines: identical notes (same text, same parts) are one line
+    naming every one of them. Empty in reports from before lines were recorded."""
+
+
+class WorkOrderStarted(Event):
+    """The leader started the work on site."""
+
+    context: ClassVar[str] = "team"
+    name: ClassVar[str] = "WorkOrderStarted"
+
+    started_by: str
+    started_at: datetime | None = None
+    """When it started on the device (``X-Occurred-At``); None: when it was recorded."""
+
+
+class WorkOrderCancelled(Event):
+    context: ClassVar[str] = "dispatch"
+    name: ClassVar[str] = "WorkOrderCancelled"
+
+    reason: str
+    cancelled_by: str
+
+
+class CrewChanged(Event):
+    """The office changed the crew: ``previous`` is the crew before, ``crew`` the crew after."""
+
+    context: ClassVar[str] = "dispatch"
+    name: ClassVar[str] = "CrewChanged"
+
+    change: int
+    """1 for the first change of this work order's crew, 2 for the next, ..."""
+    previous: Crew
+    crew: Crew
+    changed_by: str
+
+
+class LeaderReportRejected(Event):
+    """The office sent the leader's report (``version``) back to the crew for rework."""
+
+    context: ClassVar[str] = "dispatch"
+    name: ClassVar[str] = "LeaderReportRejected"
+
+    report_id: UUID
+    report_version: int
+    reason: str
+    rejected_by: str
 
 
 class Phase(StrEnum):
@@ -276,8 +335,12 @@ CATALOGUE: dict[str, type[Event]] = {
     cls.type_name(): cls
     for cls in (
         WorkOrderIssued,
+        WorkOrderStarted,
+        WorkOrderCancelled,
+        CrewChanged,
         MemberNoteAdded,
         LeaderReportSubmitted,
+        LeaderReportRejected,
         PhotoUploaded,
         ServerReportCompiled,
         ShareLinkCreated,

@@ -21,6 +21,9 @@ decided here (and in docs/adr/0010-who-may-read-what.md):
 - A work order nobody issued is 404 for every caller with a valid token (ids are random UUIDs
   and anyone in the office may list them, so existence is no secret); then the rules above
   give 403. A photo id of another work order is 404 on yours (and 403 on theirs).
+- The lifecycle (ADR 0035): its leader starts the work; the dispatcher (admin) cancels a work
+  order, changes its crew and rejects its leader's report. Target ``A!`` is a fresh work order
+  of crew A whose leader has submitted the report.
 """
 
 from __future__ import annotations
@@ -64,6 +67,16 @@ POST /work-orders/{wo}/report         X      404        404   404    404    404 
 GET  /work-orders/{wo}/report         A      200        200   200    200    403    403     401
 GET  /work-orders/{wo}/report         B      200        200   403    403    200    403     401
 GET  /work-orders/{wo}/report         X      404        404   404    404    404    404     401
+POST /work-orders/{wo}/start          A      403        403   200    403    403    403     401
+POST /work-orders/{wo}/start          B      403        403   403    403    200    403     401
+POST /work-orders/{wo}/start          X      404        404   404    404    404    404     401
+POST /work-orders/{wo}/cancel         A      200        200   403    403    403    403     401
+POST /work-orders/{wo}/cancel         B      200        200   403    403    403    403     401
+POST /work-orders/{wo}/cancel         X      404        404   404    404    404    404     401
+PUT  /work-orders/{wo}/crew           A      200        200   403    403    403    403     401
+PUT  /work-orders/{wo}/crew           X      404        404   404    404    404    404     401
+POST /work-orders/{wo}/report/reject  A!     200        200   403    403    403    403     401
+POST /work-orders/{wo}/report/reject  X      404        404   404    404    404    404     401
 POST /work-orders/{wo}/photos         A      403        403   201    201    403    403     401
 POST /work-orders/{wo}/photos         B      403        403   403    403    201    403     401
 POST /work-orders/{wo}/photos         X      404        404   404    404    404    404     401
@@ -98,6 +111,7 @@ DELETE /work-orders/{wo}/share-links/{link} X 404       404   404    404    404 
 
 NOTE = {"findings": "seal worn", "actions": "replaced", "parts": [{"part_no": "S-1", "qty": 1}]}
 REPORT = {"summary": "Seal replaced", "root_cause": "wear", "outcome": "resolved"}
+REASON = {"reason": "asked by the authorization matrix"}
 
 
 @dataclass(frozen=True)
@@ -117,8 +131,10 @@ class Row:
             return ("documents",)
         if self.path.endswith(("/timeline", "/revisions")):
             return ("aggregator",)
-        if self.path.endswith(("/notes", "/report")):
+        if self.path.endswith(("/notes", "/report", "/start")):
             return ("team",)
+        if self.path.endswith(("/cancel", "/crew", "/reject")):
+            return ("dispatch",)
         if "/photos" in self.path:
             return ("photos",)
         if self.method == "POST":
@@ -159,10 +175,18 @@ class World:
         return {"Authorization": f"Bearer {self.tokens[user]}"} if user else {}
 
     async def issue(self, crew: str) -> str:
-        body = {"title": "Pump leaks", "crew": self.crews[crew]}
+        """A fresh work order of ``crew``; with ``!``, its leader's report submitted."""
+        body = {"title": "Pump leaks", "crew": self.crews[crew.rstrip("!")]}
         r = await self.dispatch.post("/work-orders", json=body, headers=self.auth("setup"))
         assert r.status_code == 201, r.text
-        return str(r.json()["id"])
+        wo = str(r.json()["id"])
+        if crew.endswith("!"):
+            leader = {"A": "leader", "B": "tech_b"}[crew.rstrip("!")]
+            r = await self.gateway.post(
+                f"/work-orders/{wo}/report", json=REPORT, headers=self.auth(leader)
+            )
+            assert r.status_code == 201, r.text
+        return wo
 
     async def share(self, wo: str) -> str:
         """A share link of ``wo`` made by the set-up admin (a random id where there is none)."""
@@ -267,19 +291,24 @@ async def send(
     if path.endswith("/photos"):
         files = {"file": ("p.jpg", jpeg(seed=next(world.seeds)), "image/jpeg")}
         return await client.post(path, files=files, headers=headers)
+    people = world.people
     body = {
         "/notes": NOTE,
         "/report": REPORT,
         "/work-orders": {"title": "Guess", "crew": world.crews["A"]},
+        "/start": {},
+        "/cancel": REASON,
+        "/reject": REASON,
+        "/crew": {"leader": people["member"], "members": [people["leader"]]},
     }["/" + path.rsplit("/", 1)[-1]]
-    return await client.post(path, json=body, headers=headers)
+    return await client.request(row.method, path, json=body, headers=headers)
 
 
 async def run_cell(world: World, client: httpx.AsyncClient, row: Row, column: str) -> str | None:
     """Play one cell; None when it holds, else what went wrong."""
     wo_target, _, photo_owner = row.target.partition("/")
     # a share link is of a compiled report: shared from the completed work orders
-    fresh = row.method == "POST" and wo_target in ("A", "B") and "/share-links" not in row.path
+    fresh = row.method != "GET" and wo_target in ("A", "B", "A!") and "/share-links" not in row.path
     wo = await world.issue(wo_target) if fresh else world.wo.get(wo_target, "")
     link = await world.share(wo) if "{link}" in row.path else ""
     watched = f"fieldcrew.*.{wo}.>" if wo else "fieldcrew.dispatch.*.WorkOrderIssued"
@@ -291,10 +320,10 @@ async def run_cell(world: World, client: httpx.AsyncClient, row: Row, column: st
         return f"{column}: {r.status_code} (expected {expected}) {r.text[:160]}"
     if r.status_code >= 400 and (after != before or "code" not in r.json().get("error", {})):
         return f"{column}: refused with {r.status_code} but the log moved or the body is wrong"
-    if r.status_code == 201:
+    if row.method != "GET" and r.status_code < 300:
         written = await world.log.last(watched)
         if written is None or after <= before or written.envelope.actor != world.people[column]:
-            return f"{column}: 201 but no event by {world.people[column]} was written"
+            return f"{column}: {r.status_code} but no event by {world.people[column]} was written"
     return None
 
 

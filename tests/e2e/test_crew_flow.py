@@ -50,16 +50,24 @@ async def test_the_whole_crew_flow(api: httpx.AsyncClient, crew: Crew, log: Even
         note_ids = await play_notes_and_photos(api, crew, wo)
         r = await api.post(f"/work-orders/{wo}/report", json=REPORT, headers=crew.auth(crew.leader))
         assert r.status_code == 201, r.text
+        # every member told the same repair: one line, its parts counted once
         assert r.json()["parts"] == [
-            {"part_no": "SEAL-40", "qty": 4},
-            {"part_no": "BOLT-M8", "qty": 8},
+            {"part_no": "SEAL-40", "qty": 1},
+            {"part_no": "BOLT-M8", "qty": 2},
         ]
+        [line] = r.json()["lines"]
+        assert line["note_ids"] == note_ids and line["authors"] == crew.everyone
         await watcher.revision(1)
     r = await api.get(f"/work-orders/{wo}/server-report", headers=crew.auth(crew.dispatcher))
     assert r.status_code == 200, r.text
     report: dict[str, Any] = r.json()
     assert report["revision"] == 1
     assert report["leader_report"]["merged_note_ids"] == note_ids
+    assert report["deduplicated"] == {
+        "member_submissions": 4, "report_lines": 1, "photo_uploads": 4, "photos": 4
+    }  # fmt: skip
+    [line] = report["lines"]
+    assert line["credited"] == crew.everyone and line["labour_minutes"] == 4 * 45
     assert [c["user"] for c in report["contributions"]] == crew.everyone
     assert all(len(c["notes"]) == 1 and len(c["photo_ids"]) == 1 for c in report["contributions"])
     assert len(report["photos"]) == 4 and report["missing"] == []

@@ -16,7 +16,14 @@ from fieldcrew_shared.eventstore import EventStore
 from tests.e2e.conftest import Crew, issue
 from tests.images import jpeg
 
-SERVICE = {"issue": "dispatch", "note": "team", "report": "team", "photo": "photos"}
+SERVICE = {
+    **{"issue": "dispatch", "note": "team", "report": "team", "photo": "photos"},
+    **{"start": "team", "cancel": "dispatch", "crew": "dispatch", "reject": "dispatch"},
+}
+PATHS = {
+    **{"note": "notes", "report": "report", "photo": "photos", "start": "start"},
+    **{"cancel": "cancel", "crew": "crew", "reject": "report/reject"},
+}
 NOTE: dict[str, Any] = {"findings": "seal worn", "parts": [{"part_no": "S-1", "qty": 2}]}
 REPORT: dict[str, Any] = {"summary": "Seal replaced", "outcome": "resolved"}
 LONG, UID = "x" * 10_001, "00000000-0000-4000-8000-000000000000"
@@ -100,6 +107,26 @@ INVALID: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("501 parts", {"parts": [{"part_no": f"P{i}", "qty": 1} for i in range(501)]}),
         ("NUL in summary", {"summary": "done\x00"}),
     ],
+    "start": [("a field", {"at": "2026-12-02T08:00:00Z"})],
+    "cancel": [
+        ("no reason", {"reason": None}),
+        ("blank reason", {"reason": "   "}),
+        ("reason over 2 000", {"reason": "r" * 2001}),
+        ("NUL in the reason", {"reason": "off\x00"}),
+        ("unknown field", {"refund": True}),
+    ],
+    "crew": [
+        ("no leader", {"leader": None}),
+        ("leader among members", {"members": ["SELF"]}),
+        ("member twice", {"members": ["m", "m"]}),
+        ("51 members", {"members": [f"m{i}" for i in range(51)]}),
+        ("unknown field", {"deputy": "d"}),
+    ],
+    "reject": [
+        ("no reason", {"reason": None}),
+        ("reason as a number", {"reason": 7}),
+        ("unknown field", {"version": 1}),
+    ],
     "photo": [  # form fields beside a valid image
         ("caption over 500", {"caption": "c" * 501}),
         ("NUL in the caption", {"caption": "after\x00"}),
@@ -109,12 +136,19 @@ INVALID: dict[str, list[tuple[str, dict[str, Any]]]] = {
 # Fields only the server (or only the leader, through the report) sets.
 MASS_ASSIGNMENT = {
     "issue": ["id", "work_order_id", "issued_by", "issued_at", "status", "revision", "outcome"],
-    "note": ["author", "id", "note_id", "work_order_id", "recorded_at", "outcome", "leader"],
+    "note": [
+        *("author", "id", "note_id", "work_order_id", "recorded_at", "outcome", "leader"),
+        "after_report",
+    ],
     "report": [
         *("leader", "merged_note_ids", "labour_minutes", "id", "report_id", "revision"),
-        *("recorded_at", "author", "work_order_id"),
+        *("recorded_at", "author", "work_order_id", "version", "report_version", "lines"),
     ],
     "photo": ["uploader", "uploader_role", "sha256", "id", "work_order_id", "duplicate"],
+    "start": ["started_by", "started_at", "status"],
+    "cancel": ["cancelled_by", "status"],
+    "crew": ["change", "previous", "changed_by"],
+    "reject": ["rejected_by", "report_version", "report_id"],
 }
 VIA = ["gateway", "service"]
 
@@ -131,10 +165,10 @@ async def post(
         if via == "gateway"
         else f"http://127.0.0.1:{stack.ports[SERVICE[kind]]}"
     )
-    path = "/work-orders" if kind == "issue" else f"/work-orders/{wo}/{kind}s"
-    path = path.replace("/reports", "/report")
+    path = "/work-orders" if kind == "issue" else f"/work-orders/{wo}/{PATHS[kind]}"
+    method = "PUT" if kind == "crew" else "POST"
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-        return await client.post(path, headers=headers, **send)
+        return await client.request(method, path, headers=headers, **send)
 
 
 async def last_seq(log: EventStore, subject: str) -> int:
@@ -147,11 +181,21 @@ def watched(kind: str, wo: str) -> str:
 
 
 def sender(crew: Crew, kind: str) -> str:
-    return {"issue": crew.dispatcher, "report": crew.leader}.get(kind, crew.members[0])
+    office = {"issue", "cancel", "crew", "reject"}
+    return (
+        crew.dispatcher
+        if kind in office
+        else {"report": crew.leader, "start": crew.leader}.get(kind, crew.members[0])
+    )
 
 
 def valid(crew: Crew, kind: str) -> dict[str, Any]:
-    return {"issue": issue_body(crew), "note": NOTE, "report": REPORT, "photo": {}}[kind]
+    reason = {"reason": "asked by the test"}
+    return {
+        **{"issue": issue_body(crew), "note": NOTE, "report": REPORT, "photo": {}},
+        **{"start": {}, "cancel": reason, "reject": reason},
+        "crew": {"leader": crew.members[0], "members": [crew.leader]},
+    }[kind]
 
 
 async def send_body(
@@ -183,6 +227,8 @@ async def test_invalid_bodies_are_refused_and_nothing_is_written(
     wo = await issue(api, crew)
     before = await last_seq(log, watched(kind, wo))
     body = drop_none({**valid(crew, kind), **change})
+    if body.get("members") == ["SELF"]:
+        body["members"] = [body["leader"]]
     r = await send_body(stack, via, kind, wo, crew, body)
     assert r.status_code == 422, r.text
     assert r.json()["error"]["code"] in ("invalid_request", "invalid")

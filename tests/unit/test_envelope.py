@@ -27,6 +27,7 @@ from fieldcrew_shared.events import (
     Asset,
     Event,
     GeoPoint,
+    LeaderReportSubmitted,
     MemberNoteAdded,
     ServerReportCompiled,
     Site,
@@ -79,6 +80,32 @@ def test_a_v1_work_order_is_read_as_v2_its_texts_as_the_site_name_and_asset_id(
     assert isinstance(new, WorkOrderIssued)
     assert new.site is not None and new.site.address and new.site.lat is not None
     assert new.customer is not None and new.customer.phone
+
+
+@DECODERS
+def test_fields_added_with_defaults_load_from_old_and_new_samples(decoder: Decoder) -> None:
+    """A note's ``after_report`` and a report's ``report_version`` and ``lines`` were added with
+    defaults: samples from before read as a timely note and a first report of one line per
+    note."""
+    golden = Path(__file__).parent.parent / "golden"
+
+    def load(name: str) -> Event:
+        return decoder((golden / f"{name}.json").read_bytes())[1]
+
+    old_note, late_note = (
+        load("fieldcrew.team.MemberNoteAdded.v1"),
+        load("fieldcrew.team.MemberNoteAdded.v1.after-report"),
+    )
+    assert isinstance(old_note, MemberNoteAdded) and isinstance(late_note, MemberNoteAdded)
+    assert (old_note.after_report, late_note.after_report) == (False, True)
+    old, second = (
+        load("fieldcrew.team.LeaderReportSubmitted.v1"),
+        load("fieldcrew.team.LeaderReportSubmitted.v1.version-2"),
+    )
+    assert isinstance(old, LeaderReportSubmitted) and isinstance(second, LeaderReportSubmitted)
+    assert (old.report_version, old.lines) == (1, ())
+    assert second.report_version == 2
+    assert [len(line.note_ids) for line in second.lines] == [2, 1]
 
 
 def test_a_v1_work_order_without_site_or_asset_has_none() -> None:

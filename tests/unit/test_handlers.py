@@ -100,7 +100,7 @@ async def test_issuing_twice_with_one_key_gives_the_first_work_order() -> None:
     assert isinstance(log.events[0], WorkOrderIssued) and log.events[0].title == "Fix chiller"
     with pytest.raises(InvalidCommandError, match="Idempotency-Key"):
         await dispatch.issue_work_order(log, issue(wo, title="Other"), DORA)
-    assert (await dispatch.get_work_order(log, wo)).seq == first.recorded[0].seq
+    assert (await dispatch.get_work_order(log, wo)).issued == first.recorded[0]
 
 
 async def test_a_retried_note_is_found_and_a_reused_key_refused() -> None:

@@ -7,17 +7,23 @@ from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import pytest
-from fieldcrew_photos.domain import PhotosState, UploadPhoto, decide_upload, photo_id_for
+from fieldcrew_photos.domain import (
+    PhotosState,
+    UploadPhoto,
+    decide_upload,
+    fold,
+    photo_id_for,
+)
 from fieldcrew_shared.api_models import MAX_CAPTION
 from fieldcrew_shared.errors import ForbiddenError, InvalidCommandError, NotFoundError
 from fieldcrew_shared.events import Event, GeoPoint, Phase, PhotoUploaded
 
-from tests.unit.factories import issued
+from tests.unit.factories import history, issued
 
 
-def given(wo: UUID, *uploads: Event) -> PhotosState:
-    """The work order ``wo`` issued, and these uploads."""
-    return PhotosState(issued(wo), [u for u in uploads if isinstance(u, PhotoUploaded)])
+def given(wo: UUID, *events: Event) -> PhotosState:
+    """The work order ``wo`` issued, then ``events``."""
+    return fold(history(issued(wo), *events))
 
 
 SHA_A, SHA_B = "a" * 64, "b" * 64

@@ -149,4 +149,25 @@ def test_members_see_their_own_notes_and_the_leader_sees_all() -> None:
 
 def test_a_redelivered_event_changes_nothing() -> None:
     n = note(WO, "m1")
-    assert given(n, n) == given(n)
+    assert given(n, n).notes == given(n).notes == {n.note_id: n}
+
+
+def test_identical_notes_are_one_report_line_and_their_parts_count_once() -> None:
+    """Four members telling the same replaced seal is one seal (the invention's point): the
+    same findings, actions and parts make one line naming every note; labour still adds up."""
+    told = {"findings": "seal worn", "actions": "replaced the seal"}
+    same = [
+        note(WO, who, parts=(("SEAL-40", 1), ("BOLT-M8", 2))).model_copy(update=told)
+        for who in ("m1", "m2", "lead")
+    ]
+    spaced = same[0].model_copy(update={"note_id": uuid4(), "author": "m3",
+                                        "findings": f"  {same[0].findings} "})  # fmt: skip
+    other = note(WO, "m2", parts=(("SEAL-40", 1),)).model_copy(update=told)
+    [report] = decide_submit_report(given(*same, spaced, other), submit("lead"))
+    assert isinstance(report, LeaderReportSubmitted)
+    assert [line.note_ids for line in report.lines] == [
+        (*(n.note_id for n in same), spaced.note_id),
+        (other.note_id,),
+    ]
+    assert report.parts == (PartLine(part_no="SEAL-40", qty=2), PartLine(part_no="BOLT-M8", qty=2))
+    assert report.labour_minutes == 5 * 30 and report.report_version == 1

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, Query, Request
 from fieldcrew_shared.access import OFFICE_ROLES, require_view
-from fieldcrew_shared.api_models import MAX_QUERY_INT
+from fieldcrew_shared.api_models import MAX_QUERY_INT, WorkOrderStatus
 from fieldcrew_shared.auth import Principal
 from fieldcrew_shared.errors import NotFoundError
 from fieldcrew_shared.events import Crew, WorkOrderIssued, subject_for
@@ -19,12 +20,10 @@ from fieldcrew_shared.web import CurrentPrincipal
 
 from fieldcrew_aggregator import queries
 from fieldcrew_aggregator.changes import changes
-from fieldcrew_aggregator.domain import Progress, empty_progress, evolve, summary
+from fieldcrew_aggregator.domain import Progress, current_crew, empty_progress, evolve, summary
 from fieldcrew_aggregator.timeline import timeline
 
 router = APIRouter(prefix="/work-orders", tags=["work orders"])
-
-Status = Literal["issued", "report_submitted", "completed"]
 
 
 def _runner(request: Request) -> tuple[asyncpg.Pool, str]:
@@ -47,7 +46,7 @@ async def _visible_progress(request: Request, work_order_id: UUID, who: Principa
             issued.event,
             issued.envelope.recorded_at,
         )
-    require_view(Crew.model_validate(progress["work_order"]["crew"]), who)
+    require_view(Crew.model_validate(current_crew(progress)), who)
     return progress
 
 
@@ -55,25 +54,35 @@ async def _visible_progress(request: Request, work_order_id: UUID, who: Principa
 async def list_work_orders(
     request: Request,
     principal: CurrentPrincipal,
-    status: Status | None = None,
+    status: WorkOrderStatus | None = None,
+    overdue: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_QUERY_INT)] = 0,
 ) -> list[dict[str, Any]]:
-    """Office roles see every work order; a technician those whose crew they are on."""
+    """Office roles see every work order; a technician those whose crew they are on.
+    ``overdue=true``: only those past ``due_at`` and neither completed nor cancelled."""
     pool, schema = _runner(request)
     member = None if principal.role in OFFICE_ROLES else principal.sub
+    now = datetime.now(UTC)
     rows = await queries.list_progress(
-        pool, schema, crew_member=member, status=status, limit=limit, offset=offset
+        pool,
+        schema,
+        crew_member=member,
+        status=status,
+        overdue_at=now if overdue else None,
+        limit=limit,
+        offset=offset,
     )
-    return [summary(p) for p in rows]
+    return [summary(p, now) for p in rows]
 
 
 @router.get("/{work_order_id}")
 async def get_work_order(
     work_order_id: UUID, request: Request, principal: CurrentPrincipal
 ) -> dict[str, Any]:
-    """Status (issued, report_submitted, completed), crew, counts and what is missing."""
-    return summary(await _visible_progress(request, work_order_id, principal))
+    """Status and lifecycle, the current crew, counts and what is missing."""
+    progress = await _visible_progress(request, work_order_id, principal)
+    return summary(progress, datetime.now(UTC))
 
 
 @router.get("/{work_order_id}/server-report")

@@ -10,7 +10,8 @@ from typing import Any
 
 Report = dict[str, Any]
 COMPARED = frozenset({"photos", "contributions", "leader_report", "missing", "work_order"})
-IGNORED = frozenset({"revision", "compiled_at", "work_order_id"})
+# deduplicated: counts of what the photos and lines say already
+IGNORED = frozenset({"revision", "compiled_at", "work_order_id", "deduplicated"})
 
 
 def changes(previous: Report | None, current: Report) -> list[str]:

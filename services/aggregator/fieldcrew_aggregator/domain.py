@@ -1,10 +1,13 @@
 """The aggregator's rule: fold every event of a work order into its progress and compile the
-server report once the leader's report is in and every crew member (leader included) has
-uploaded at least ``min_photos_per_member`` photos.
+server report once the leader's report is in and every member of the current crew (leader
+included) has uploaded at least ``min_photos_per_member`` photos.
 
-Pure and order-independent: events may arrive in any order and redelivered ones change
-nothing; the compiled report depends only on the set of events, never on their order. A photo
-that arrives after compilation makes a new revision, not a second report.
+Pure. A redelivered event changes nothing, and the notes, photos and report the crew sends
+may arrive in any order: the compiled report depends only on their set. A change after
+compilation (a later photo, a late note) makes a new revision, not a second report. Lifecycle
+events apply in log order to what came before them (docs/design.md §12, ADR 0035): a rejected
+report is frozen until the next version compiles; a cancellation marks a compiled report in
+one last revision, and nothing is compiled after it.
 
 Progress is a plain JSON-able dict so that the projection can store it as one JSON document.
 """
@@ -15,15 +18,39 @@ from datetime import datetime
 from typing import Any
 
 from fieldcrew_shared.events import (
+    CrewChanged,
     Event,
+    LeaderReportRejected,
     LeaderReportSubmitted,
     MemberNoteAdded,
     PhotoUploaded,
     ServerReportCompiled,
+    WorkOrderCancelled,
     WorkOrderIssued,
+    WorkOrderStarted,
+)
+from fieldcrew_shared.lifecycle import Status, is_overdue, status_of
+
+from fieldcrew_aggregator.report import (
+    compile_report,
+    crew_of,
+    current_crew,
+    missing,
+    photo_counts,
 )
 
+__all__ = ["compile_report", "crew_of", "current_crew", "missing", "photo_counts"]
+
 Progress = dict[str, Any]
+
+LIFECYCLE: dict[str, Any] = {
+    "started": None,
+    "cancelled": None,
+    "crew_changes": [],
+    "reports": {},
+    "rejections": [],
+}
+"""Keys a progress document folded before the lifecycle lacks, and what they are then."""
 
 
 def empty_progress(work_order_id: str) -> Progress:
@@ -36,6 +63,7 @@ def empty_progress(work_order_id: str) -> Progress:
         "revision": 0,
         "published_revision": 0,
         "compiled": None,
+        **LIFECYCLE,
     }
 
 
@@ -46,106 +74,120 @@ def evolve(progress: Progress, event: Event, recorded_at: datetime) -> Progress:
 
 
 def fold(progress: Progress, event: Event, recorded_at: datetime) -> bool:
-    """:func:`evolve` in place; True when the event changed what a report is compiled from
-    (work order, notes, report, photos), so that only then the rule needs checking again."""
+    """:func:`evolve` in place; True when the event changed what a report is compiled from,
+    so that only then the rule needs checking again."""
+    for key, default in LIFECYCLE.items():
+        progress.setdefault(key, default)
+    at = recorded_at.isoformat()
     if isinstance(event, WorkOrderIssued):
         if progress["work_order"] is not None:
             return False
-        progress["work_order"] = {**event.model_dump(mode="json"), "issued_at": _at(recorded_at)}
+        progress["work_order"] = {**event.model_dump(mode="json"), "issued_at": at}
     elif isinstance(event, MemberNoteAdded):
         note_id = str(event.note_id)
         if note_id in progress["notes"]:
             return False
-        progress["notes"][note_id] = {
-            **event.model_dump(mode="json"),
-            "recorded_at": _at(recorded_at),
-        }
+        progress["notes"][note_id] = {**event.model_dump(mode="json"), "recorded_at": at}
     elif isinstance(event, LeaderReportSubmitted):
-        if progress["report"] is not None:
-            return False
-        progress["report"] = {**event.model_dump(mode="json"), "submitted_at": _at(recorded_at)}
+        return _add_report(progress, event, at)
     elif isinstance(event, PhotoUploaded):
-        return _add_photo(progress, event, recorded_at)
+        return _add_photo(progress, event, at)
     elif isinstance(event, ServerReportCompiled):
         progress["published_revision"] = max(progress["published_revision"], event.revision)
         return False
     else:
+        return _fold_lifecycle(progress, event, at)
+    return True
+
+
+def _fold_lifecycle(progress: Progress, event: Event, at: str) -> bool:
+    """Starts, crew changes, rejections and cancellations: each replaces what it changes
+    (lists and maps are never changed in place, see :func:`copy_progress`)."""
+    if isinstance(event, WorkOrderStarted) and progress["started"] is None:
+        progress["started"] = {"by": event.started_by, "at": _iso(event.started_at) or at}
+    elif isinstance(event, CrewChanged):
+        if any(c["change"] == event.change for c in progress["crew_changes"]):
+            return False
+        change = {**event.model_dump(mode="json", include={"change", "previous", "crew"})}
+        change |= {"by": event.changed_by, "at": at}
+        progress["crew_changes"] = sorted([*progress["crew_changes"], change], key=_change)
+    elif isinstance(event, LeaderReportRejected):
+        if any(r["report_version"] == event.report_version for r in progress["rejections"]):
+            return False
+        rejection = {"report_version": event.report_version, "by": event.rejected_by, "at": at}
+        rejection |= {"reason": event.reason}
+        progress["rejections"] = [*progress["rejections"], rejection]
+    elif isinstance(event, WorkOrderCancelled) and progress["cancelled"] is None:
+        progress["cancelled"] = {"by": event.cancelled_by, "at": at, "reason": event.reason}
+    else:
         return False
+    return True
+
+
+def _change(change: dict[str, Any]) -> int:
+    return int(change["change"])
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _add_report(progress: Progress, event: LeaderReportSubmitted, at: str) -> bool:
+    """Every version is kept; the newest is ``report``."""
+    version = str(event.report_version)
+    if version in progress["reports"]:
+        return False
+    report = {**event.model_dump(mode="json"), "submitted_at": at}
+    progress["reports"] = {**progress["reports"], version: report}
+    newest = progress["report"]
+    if newest is None or newest.get("report_version", 1) < event.report_version:
+        progress["report"] = report
     return True
 
 
 def copy_progress(progress: Progress) -> Progress:
     """A copy that :func:`fold` and :func:`recompile` can change without changing
     ``progress``. It shares only what they never change in place: the work order, notes,
-    report, compiled report and each photo's description are replaced whole or not at all;
-    the notes and photos maps and each photo's uploaders are added to, so they are copied."""
+    reports, lifecycle facts, compiled report and each photo's description are replaced whole
+    or not at all; the notes and photos maps and each photo's uploaders are added to, so they
+    are copied."""
     photos = {sha: {**photo, "uploaders": dict(photo["uploaders"])}
               for sha, photo in progress["photos"].items()}  # fmt: skip
     return {**progress, "notes": dict(progress["notes"]), "photos": photos}
 
 
-def _at(recorded_at: datetime) -> str:
-    return recorded_at.isoformat()
-
-
-def _add_photo(progress: Progress, event: PhotoUploaded, recorded_at: datetime) -> bool:
+def _add_photo(progress: Progress, event: PhotoUploaded, at: str) -> bool:
     photo = progress["photos"].get(event.sha256)
     if photo is None:
         data = event.model_dump(mode="json", exclude={"uploader", "uploader_role", "duplicate"})
         photo = progress["photos"][event.sha256] = {**data, "uploaders": {}}
     elif event.uploader in photo["uploaders"]:
         return False
-    at = _at(recorded_at)
     photo["uploaders"][event.uploader] = {"role": event.uploader_role, "uploaded_at": at}
     return True
 
 
-def crew_of(progress: Progress) -> list[str]:
-    wo = progress["work_order"]
-    if wo is None:
-        return []
-    crew = wo["crew"]
-    return [crew["leader"], *[m for m in crew["members"] if m != crew["leader"]]]
+def report_version(progress: Progress) -> int:
+    report = progress["report"]
+    return int(report.get("report_version", 1)) if report is not None else 0
 
 
-def photo_counts(progress: Progress) -> dict[str, int]:
-    """Distinct images each crew member uploaded."""
-    counts = dict.fromkeys(crew_of(progress), 0)
-    for photo in progress["photos"].values():
-        for user in photo["uploaders"]:
-            if user in counts:
-                counts[user] += 1
-    return counts
+def compiled_version(progress: Progress) -> int:
+    compiled = progress["compiled"]
+    if compiled is None:
+        return 0
+    return int(compiled.get("report_version", 1 if compiled.get("leader_report") else 0))
 
 
-def missing(progress: Progress) -> list[dict[str, Any]]:
-    """What still keeps the report from being complete, in a fixed order."""
-    wo = progress["work_order"]
-    if wo is None:
-        return [{"kind": "work_order", "detail": "the work order has not arrived yet"}]
-    out: list[dict[str, Any]] = []
-    if progress["report"] is None:
-        out.append({"kind": "leader_report", "who": wo["crew"]["leader"]})
-    need = wo["min_photos_per_member"]
-    for user, have in photo_counts(progress).items():
-        if have < need:
-            out.append({"kind": "photos", "who": user, "have": have, "need": need})
-    if progress["report"] is not None:
-        merged = progress["report"]["merged_note_ids"]
-        not_arrived = [n for n in merged if n not in progress["notes"]]
-        if not_arrived:  # events can arrive in any order; the report needs its notes
-            out.append({"kind": "merged_notes", "note_ids": not_arrived})
-        merged_ids = set(merged)
-        left_out = sorted(n for n in progress["notes"] if n not in merged_ids)
-        if left_out:
-            out.append({"kind": "notes_not_merged", "note_ids": left_out})
-    return out
-
-
-def status(progress: Progress) -> str:
-    if progress["compiled"] is not None:
-        return "completed"
-    return "report_submitted" if progress["report"] is not None else "issued"
+def status(progress: Progress) -> Status:
+    rejections = progress.get("rejections", [])
+    return status_of(
+        cancelled=progress.get("cancelled") is not None,
+        started=progress.get("started") is not None,
+        report_version=report_version(progress),
+        rejected_version=max((r["report_version"] for r in rejections), default=0),
+        compiled_version=compiled_version(progress),
+    )
 
 
 def is_complete(progress: Progress) -> bool:
@@ -164,76 +206,57 @@ def is_complete(progress: Progress) -> bool:
 def recompile(progress: Progress) -> bool:
     """Compile (or revise) the server report when the rule holds and the content changed.
     Returns True when a new revision was made."""
-    if progress["compiled"] is None and not is_complete(progress):
-        return False
+    compiled = progress["compiled"]
+    if progress.get("cancelled") is not None:
+        if compiled is None or compiled.get("cancelled") is not None:
+            return False  # never compiled, or already marked: nothing after a cancellation
+    elif status(progress) == Status.rework:
+        return False  # the rejected report stays as compiled until the next version is in
+    elif _new_version(progress) and not is_complete(progress):
+        return False  # a new report (version) compiles once it is complete
     body = compile_report(progress)
-    if body == progress["compiled"]:
+    if body == compiled:
         return False
     progress["compiled"] = body
     progress["revision"] += 1
     return True
 
 
-def compile_report(progress: Progress) -> dict[str, Any]:
-    """The server report: the work order, the leader's consolidated report, each crew member's
-    contribution, every photo once with its provenance, and what is missing."""
-    wo, report = progress["work_order"], progress["report"]
-    notes = sorted(progress["notes"].values(), key=lambda n: (n["recorded_at"], n["note_id"]))
-    merged = set(report["merged_note_ids"]) if report else set()
-    photos = [_photo_entry(p) for p in progress["photos"].values()]
-    photos.sort(key=lambda p: (p["uploaders"][0]["uploaded_at"], p["sha256"]))
-    times = [wo["issued_at"], *(n["recorded_at"] for n in notes)]
-    times += [u["uploaded_at"] for p in photos for u in p["uploaders"]]
-    if report:
-        times.append(report["submitted_at"])
+def _new_version(progress: Progress) -> bool:
+    """Nothing compiled yet, or compiled from an older version of the report."""
+    return progress["compiled"] is None or compiled_version(progress) != report_version(progress)
+
+
+def summary(progress: Progress, now: datetime) -> dict[str, Any]:
+    """The work order's status view: crew, lifecycle, counts, what is still missing."""
+    wo = progress["work_order"] or {}
+    state = status(progress)
+    due_at = wo.get("due_at")
     return {
-        "work_order_id": progress["work_order_id"],
-        "work_order": wo,
-        "leader_report": report,
-        "contributions": _contributions(progress, notes, merged, photos),
-        "photos": photos,
+        "id": progress["work_order_id"],
+        "title": wo.get("title"),
+        "site": _structured(wo.get("site"), "name"),
+        "asset": _structured(wo.get("asset"), "id"),
+        "customer": wo.get("customer"),
+        "priority": wo.get("priority"),
+        "due_at": due_at,
+        "overdue": is_overdue(datetime.fromisoformat(due_at) if due_at else None, state, now),
+        "crew": current_crew(progress),
+        "min_photos_per_member": wo.get("min_photos_per_member"),
+        "issued_at": wo.get("issued_at"),
+        "status": state,
+        "started": progress.get("started"),
+        "cancelled": progress.get("cancelled"),
+        "crew_changes": progress.get("crew_changes", []),
+        "report_version": report_version(progress),
+        "rejections": progress.get("rejections", []),
+        "notes": len(progress["notes"]),
+        "late_notes": sum(1 for n in progress["notes"].values() if n.get("after_report")),
+        "photos": len(progress["photos"]),
+        "photos_by_member": photo_counts(progress),
+        "report_submitted": progress["report"] is not None,
+        "revision": progress["revision"],
         "missing": missing(progress),
-        "compiled_at": max(times),
-    }
-
-
-def _photo_entry(photo: dict[str, Any]) -> dict[str, Any]:
-    uploaders = [{"user": u, **v} for u, v in photo["uploaders"].items()]
-    uploaders.sort(key=lambda u: (u["uploaded_at"], u["user"]))
-    return {**{k: v for k, v in photo.items() if k != "uploaders"}, "uploaders": uploaders}
-
-
-def _contributions(
-    progress: Progress, notes: list[dict[str, Any]], merged: set[str], photos: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """Each crew member's contribution, grouping notes and photos by person in one pass."""
-    notes_by: dict[str, list[dict[str, Any]]] = {}
-    for n in notes:
-        notes_by.setdefault(n["author"], []).append(n)
-    photos_by: dict[str, list[str]] = {}
-    for p in photos:
-        for u in p["uploaders"]:
-            photos_by.setdefault(u["user"], []).append(p["photo_id"])
-    leader = progress["work_order"]["crew"]["leader"]
-    return [
-        _contribution(user, leader, notes_by.get(user, []), merged, photos_by.get(user, []))
-        for user in crew_of(progress)
-    ]
-
-
-def _contribution(
-    user: str, leader: str, own: list[dict[str, Any]], merged: set[str], photo_ids: list[str]
-) -> dict[str, Any]:
-    """One crew member's notes (in report order) and the ids of the photos they uploaded."""
-    return {
-        "user": user,
-        "role": "leader" if user == leader else "member",
-        "notes": [
-            {k: v for k, v in n.items() if k != "work_order_id"}
-            | {"merged": n["note_id"] in merged}
-            for n in own
-        ],
-        "photo_ids": photo_ids,
     }
 
 
@@ -243,27 +266,3 @@ def _structured(value: Any, key: str) -> Any:
     if isinstance(value, str):
         return {key: value} if value else None
     return value
-
-
-def summary(progress: Progress) -> dict[str, Any]:
-    """The work order's status view: crew, counts, what is still missing."""
-    wo = progress["work_order"] or {}
-    return {
-        "id": progress["work_order_id"],
-        "title": wo.get("title"),
-        "site": _structured(wo.get("site"), "name"),
-        "asset": _structured(wo.get("asset"), "id"),
-        "customer": wo.get("customer"),
-        "priority": wo.get("priority"),
-        "due_at": wo.get("due_at"),
-        "crew": wo.get("crew"),
-        "min_photos_per_member": wo.get("min_photos_per_member"),
-        "issued_at": wo.get("issued_at"),
-        "status": status(progress),
-        "notes": len(progress["notes"]),
-        "photos": len(progress["photos"]),
-        "photos_by_member": photo_counts(progress),
-        "report_submitted": progress["report"] is not None,
-        "revision": progress["revision"],
-        "missing": missing(progress),
-    }

@@ -23,7 +23,7 @@ from uuid import UUID
 
 import asyncpg
 import orjson
-from fieldcrew_shared.events import ServerReportCompiled, WorkOrderIssued
+from fieldcrew_shared.events import CrewChanged, ServerReportCompiled, WorkOrderIssued
 from fieldcrew_shared.eventstore import Recorded
 
 from fieldcrew_aggregator.domain import (
@@ -67,15 +67,26 @@ DO $$ BEGIN
     END IF;
 END $$;
 DROP INDEX IF EXISTS {s}.progress_unpublished;
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT FROM information_schema.columns WHERE table_schema = '{s}'
+            AND table_name = 'progress' AND column_name = 'due_at') THEN
+        ALTER TABLE {s}.progress ADD COLUMN due_at timestamptz;
+        -- a schema made before the column: the due time of every work order it holds
+        UPDATE {s}.progress SET due_at = (state::jsonb #>> '{{work_order,due_at}}')::timestamptz;
+    END IF;
+END $$;
+CREATE INDEX IF NOT EXISTS progress_due ON {s}.progress (due_at)
+    WHERE due_at IS NOT NULL AND status NOT IN ('completed', 'cancelled');
 """
 
 UPSERT = """
 INSERT INTO {s}.progress AS p
-    (work_order_id, state, status, crew, issued_at, revision, published_revision, last_seq)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    (work_order_id, state, status, crew, issued_at, revision, published_revision, last_seq,
+     due_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (work_order_id) DO UPDATE SET
     state = excluded.state, status = excluded.status, crew = excluded.crew,
-    issued_at = excluded.issued_at, revision = excluded.revision,
+    issued_at = excluded.issued_at, revision = excluded.revision, due_at = excluded.due_at,
     published_revision = greatest(p.published_revision, excluded.published_revision),
     last_seq = excluded.last_seq
 """
@@ -133,7 +144,7 @@ class ServerReportProjection:
         self, conn: asyncpg.Connection, schema: str, records: Sequence[Recorded]
     ) -> None:
         for record in records:
-            if isinstance(record.event, WorkOrderIssued):
+            if isinstance(record.event, WorkOrderIssued | CrewChanged):
                 _check_storable(record.event)
         replay = self._replays.get(schema)
         ids = list(dict.fromkeys(r.event.work_order_id for r in records))
@@ -236,7 +247,7 @@ class ServerReportProjection:
         self._replays.pop(schema, None)
 
 
-def _check_storable(event: WorkOrderIssued) -> None:
+def _check_storable(event: WorkOrderIssued | CrewChanged) -> None:
     """PostgreSQL's text cannot hold NUL: a crew name with one would fail the row's write.
     Refused here, as the event is folded, so that it is dead-lettered on its own, also in a
     replay that writes the row much later (ValueError: a poison event)."""
@@ -286,13 +297,15 @@ def _state_json(progress: Progress, compiled: str | None) -> str:
 def _row(wo: UUID, progress: Progress, seq: int, compiled: str | None) -> Row:
     wo_data = progress["work_order"]
     issued = datetime.fromisoformat(wo_data["issued_at"]) if wo_data else None
+    due = wo_data.get("due_at") if wo_data else None
     return (
         wo,
         _state_json(progress, compiled),
-        status(progress),
+        status(progress).value,
         crew_of(progress),
         issued,
         progress["revision"],
         progress["published_revision"],
         seq,
+        datetime.fromisoformat(due) if due else None,
     )

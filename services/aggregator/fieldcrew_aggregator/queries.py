@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -26,17 +27,22 @@ async def list_progress(
     status: str | None,
     limit: int,
     offset: int,
+    overdue_at: datetime | None = None,
 ) -> list[Progress]:
-    """Issued work orders, newest first; only those ``crew_member`` is on when given."""
+    """Issued work orders, newest first; only those ``crew_member`` is on when given; only
+    those overdue at ``overdue_at`` when given (``fieldcrew_shared.lifecycle.is_overdue``)."""
     rows = await pool.fetch(
         f"SELECT state FROM {schema}.progress WHERE issued_at IS NOT NULL"
         " AND ($1::text IS NULL OR crew @> ARRAY[$1::text])"
         " AND ($2::text IS NULL OR status = $2)"
+        " AND ($5::timestamptz IS NULL OR (due_at < $5"
+        " AND status NOT IN ('completed', 'cancelled')))"
         " ORDER BY issued_at DESC, work_order_id LIMIT $3 OFFSET $4",
         crew_member,
         status,
         limit,
         offset,
+        overdue_at,
     )
     return [orjson.loads(r["state"]) for r in rows]
 

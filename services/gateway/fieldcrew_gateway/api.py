@@ -12,6 +12,16 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fieldcrew_shared.api_lifecycle import (
+    CancelRequest,
+    ChangeCrewRequest,
+    RejectReportRequest,
+    ReportVersionOut,
+    ServerReportView,
+    StartRequest,
+    WorkOrderProgress,
+    WorkOrderView,
+)
 from fieldcrew_shared.api_models import (
     MAX_QUERY_INT,
     PHOTO_UPLOAD_FORM,
@@ -19,14 +29,10 @@ from fieldcrew_shared.api_models import (
     IssueWorkOrderRequest,
     NoteOut,
     PhotoOut,
-    ReportOut,
     RevisionOut,
-    ServerReportOut,
     SubmitReportRequest,
     TimelineEntryOut,
-    WorkOrderOut,
     WorkOrderStatus,
-    WorkOrderSummary,
 )
 from fieldcrew_shared.web import current_principal
 
@@ -84,7 +90,7 @@ PhotoId = Annotated[UUID, Path(description="The photo's id")]
 @router.post(
     "/work-orders",
     status_code=201,
-    response_model=WorkOrderOut,
+    response_model=WorkOrderView,
     dependencies=COMMAND,
     responses=openapi.COMMAND,
     response_description="The work order (also when it answers a retry)",
@@ -94,10 +100,17 @@ async def issue_work_order(request: Request, body: IssueWorkOrderRequest) -> Res
     return await forward(request, Upstream.dispatch, "/work-orders")
 
 
-@router.get("/work-orders", response_model=list[WorkOrderSummary])
+@router.get("/work-orders", response_model=list[WorkOrderProgress])
 async def list_work_orders(
     request: Request,
     status: Annotated[WorkOrderStatus | None, Query(json_schema_extra=not_null)] = None,
+    overdue: Annotated[
+        bool | None,
+        Query(
+            description="`true`: only those past `due_at`, neither completed nor cancelled",
+            json_schema_extra=not_null,
+        ),
+    ] = None,
     limit: Annotated[int | None, Query(ge=1, le=500, json_schema_extra=not_null)] = None,
     offset: Annotated[int | None, Query(ge=0, le=MAX_QUERY_INT, json_schema_extra=not_null)] = None,
 ) -> Response:
@@ -105,10 +118,70 @@ async def list_work_orders(
     return await forward(request, Upstream.aggregator, "/work-orders")
 
 
-@router.get("/work-orders/{work_order_id}", response_model=WorkOrderSummary, responses=openapi.VIEW)
+@router.get(
+    "/work-orders/{work_order_id}", response_model=WorkOrderProgress, responses=openapi.VIEW
+)
 async def get_work_order(request: Request, work_order_id: WorkOrderId) -> Response:
-    """Status, crew, counts of notes and photos, and what is still missing."""
+    """Status and lifecycle, the current crew, counts of notes and photos, and what is still
+    missing."""
     return await forward(request, Upstream.aggregator, f"/work-orders/{work_order_id}")
+
+
+@router.post(
+    "/work-orders/{work_order_id}/start",
+    response_model=WorkOrderView,
+    dependencies=COMMAND,
+    responses=openapi.LIFECYCLE,
+)
+async def start_work(
+    request: Request, work_order_id: WorkOrderId, body: StartRequest | None = None
+) -> Response:
+    """The leader starts the work: `in_progress`, `started_at` from `X-Occurred-At` when
+    given; 409 `already_started`."""
+    return await forward(request, Upstream.team, f"/work-orders/{work_order_id}/start")
+
+
+@router.post(
+    "/work-orders/{work_order_id}/cancel",
+    response_model=WorkOrderView,
+    dependencies=COMMAND,
+    responses=openapi.LIFECYCLE,
+)
+async def cancel_work_order(
+    request: Request, work_order_id: WorkOrderId, body: CancelRequest
+) -> Response:
+    """Cancel the work order (dispatcher, admin), saying why; afterwards notes, photos and
+    reports get 409 `work_order_cancelled`; 409 `work_order_completed` once completed."""
+    return await forward(request, Upstream.dispatch, f"/work-orders/{work_order_id}/cancel")
+
+
+@router.put(
+    "/work-orders/{work_order_id}/crew",
+    response_model=WorkOrderView,
+    dependencies=COMMAND,
+    responses=openapi.LIFECYCLE,
+)
+async def change_crew(
+    request: Request, work_order_id: WorkOrderId, body: ChangeCrewRequest
+) -> Response:
+    """Replace the crew (dispatcher, admin) while it works (issued, in progress, rework); 409
+    `crew_change_not_allowed` once the report is in."""
+    return await forward(request, Upstream.dispatch, f"/work-orders/{work_order_id}/crew")
+
+
+@router.post(
+    "/work-orders/{work_order_id}/report/reject",
+    response_model=WorkOrderView,
+    dependencies=COMMAND,
+    responses=openapi.LIFECYCLE,
+)
+async def reject_report(
+    request: Request, work_order_id: WorkOrderId, body: RejectReportRequest
+) -> Response:
+    """Send the leader's report back for rework (dispatcher, admin): `rework`, and the leader
+    submits the next version; 409 `report_not_submitted` when none awaits review."""
+    path = f"/work-orders/{work_order_id}/report/reject"
+    return await forward(request, Upstream.dispatch, path)
 
 
 @router.post(
@@ -134,20 +207,32 @@ async def list_notes(request: Request, work_order_id: WorkOrderId) -> Response:
 @router.post(
     "/work-orders/{work_order_id}/report",
     status_code=201,
-    response_model=ReportOut,
+    response_model=ReportVersionOut,
     dependencies=COMMAND,
     responses=openapi.ON_WORK_ORDER,
 )
 async def submit_report(
     request: Request, work_order_id: WorkOrderId, body: SubmitReportRequest
 ) -> Response:
-    """Merge the notes into the one complete repair report (the leader only)."""
+    """Merge the notes into the one complete repair report (the leader only); after a
+    rejection, the next version."""
     return await forward(request, Upstream.team, f"/work-orders/{work_order_id}/report")
 
 
-@router.get("/work-orders/{work_order_id}/report", response_model=ReportOut, responses=openapi.VIEW)
-async def get_report(request: Request, work_order_id: WorkOrderId) -> Response:
-    """The leader's submitted report."""
+@router.get(
+    "/work-orders/{work_order_id}/report", response_model=ReportVersionOut, responses=openapi.VIEW
+)
+async def get_report(
+    request: Request,
+    work_order_id: WorkOrderId,
+    version: Annotated[
+        int | None,
+        Query(
+            ge=1, le=MAX_QUERY_INT, description="Default: the newest", json_schema_extra=not_null
+        ),
+    ] = None,
+) -> Response:
+    """The leader's submitted report: the newest version, or any earlier one."""
     return await forward(request, Upstream.team, f"/work-orders/{work_order_id}/report")
 
 
@@ -189,7 +274,7 @@ async def get_photo(request: Request, work_order_id: WorkOrderId, photo_id: Phot
 
 @router.get(
     "/work-orders/{work_order_id}/server-report",
-    response_model=ServerReportOut,
+    response_model=ServerReportView,
     responses={
         **openapi.VIEW,
         404: openapi.error("No such work order, or its server report is not compiled yet"),

@@ -74,6 +74,14 @@ COMMAND: Responses = {
     409: error("The work order's state forbids it, or a concurrent change won"),
 }
 ON_WORK_ORDER: Responses = {**COMMAND, 404: error("No such work order")}
+LIFECYCLE: Responses = {
+    **ON_WORK_ORDER,
+    409: error(
+        "The work order's state forbids it; the code names the rule (`work_order_cancelled`,"
+        " `work_order_completed`, `already_started`, `crew_change_not_allowed`,"
+        " `report_not_submitted`), or a concurrent change won"
+    ),
+}
 UPLOAD: Responses = {
     **ON_WORK_ORDER,
     200: {

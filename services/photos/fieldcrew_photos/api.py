@@ -152,10 +152,8 @@ async def list_photos(
     work_order_id: UUID, request: Request, log: Log, principal: CurrentPrincipal
 ) -> list[PhotoOut]:
     """The work order's photos, one per distinct image, each with a short-lived ``url``."""
-    work_order, photos = await handlers.photos(log, work_order_id)
-    require_view(
-        work_order.crew, principal, DISPATCH_ROLES
-    )  # not analysts: a url hands out the bytes
+    crew, photos = await handlers.photos(log, work_order_id)
+    require_view(crew, principal, DISPATCH_ROLES)  # not analysts: a url hands out the bytes
     return [photo_out(photo, storage_of(request)) for photo in photos]
 
 
@@ -164,8 +162,6 @@ async def get_photo(
     work_order_id: UUID, photo_id: UUID, request: Request, log: Log, principal: CurrentPrincipal
 ) -> PhotoOut:
     """One photo of the work order, with a short-lived ``url``."""
-    work_order, photos = await handlers.photos(log, work_order_id)
-    require_view(
-        work_order.crew, principal, DISPATCH_ROLES
-    )  # not analysts: a url hands out the bytes
+    crew, photos = await handlers.photos(log, work_order_id)
+    require_view(crew, principal, DISPATCH_ROLES)  # not analysts: a url hands out the bytes
     return photo_out(handlers.one_photo(photos, photo_id), storage_of(request))

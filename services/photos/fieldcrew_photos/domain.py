@@ -4,7 +4,8 @@ Pure: ``fold(history) -> PhotosState`` and ``decide_upload(state, command) -> ev
 the command pipeline (``fieldcrew_shared.commands``); no I/O. The bytes were already checked
 and stored by the time a command is decided; the command carries what they are.
 
-- Only the work order's crew (leader or member) uploads, and each uploads as themselves.
+- Only the work order's current crew (leader or member, after any crew change) uploads, each
+  as themselves, and nobody once the work order is cancelled.
 - A photo is its bytes: the same bytes on the same work order are one photo (one ``photo_id``)
   however many times and by whomever they are sent.
 - The same bytes again from the same uploader are a retry and change nothing; from another
@@ -20,8 +21,14 @@ from datetime import datetime
 
 from fieldcrew_shared.access import crew_role
 from fieldcrew_shared.api_models import MAX_CAPTION
-from fieldcrew_shared.errors import ForbiddenError, InvalidCommandError, NotFoundError
-from fieldcrew_shared.events import Event, GeoPoint, Phase, PhotoUploaded, WorkOrderIssued
+from fieldcrew_shared.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidCommandError,
+    NotFoundError,
+)
+from fieldcrew_shared.events import Event, GeoPoint, Phase, PhotoUploaded
+from fieldcrew_shared.lifecycle import Lifecycle, Status, fold_lifecycle
 from fieldcrew_shared.records import Recorded
 
 PHOTO_NAMESPACE = uuid.UUID("3d0f8e52-6a1b-4c7e-9f25-8b4e1c6a7d90")
@@ -48,23 +55,18 @@ class UploadPhoto:
 
 @dataclass(frozen=True)
 class PhotosState:
-    """What the photo rules need of a work order: the work order as issued and its uploads."""
+    """What the photo rules need of a work order: its lifecycle (None before it was issued)
+    and its uploads."""
 
-    work_order: WorkOrderIssued | None = None
+    lifecycle: Lifecycle | None = None
     uploads: list[PhotoUploaded] = field(default_factory=list)
 
 
 def fold(history: Iterable[Recorded]) -> PhotosState:
     """The photos' view of a work order's history (any context's events, in log order)."""
-    work_order: WorkOrderIssued | None = None
-    uploads: list[PhotoUploaded] = []
-    for record in history:
-        event = record.event
-        if isinstance(event, WorkOrderIssued) and work_order is None:
-            work_order = event
-        elif isinstance(event, PhotoUploaded):
-            uploads.append(event)
-    return PhotosState(work_order, uploads)
+    history = list(history)
+    uploads = [r.event for r in history if isinstance(r.event, PhotoUploaded)]
+    return PhotosState(fold_lifecycle(history), uploads)
 
 
 def photo_id_for(work_order_id: uuid.UUID, sha256: str) -> uuid.UUID:
@@ -72,20 +74,22 @@ def photo_id_for(work_order_id: uuid.UUID, sha256: str) -> uuid.UUID:
     return uuid.uuid5(PHOTO_NAMESPACE, f"{work_order_id}:{sha256}")
 
 
-def uploader_role(work_order: WorkOrderIssued | None, uploader: str) -> str:
+def uploader_role(lc: Lifecycle | None, uploader: str) -> str:
     """``leader`` or ``member``; NotFoundError for an unknown work order, ForbiddenError for
-    anyone not on its crew."""
-    if work_order is None:
+    anyone not on its current crew, ConflictError once it is cancelled."""
+    if lc is None:
         raise NotFoundError("no such work order")
-    role = crew_role(work_order.crew, uploader)
+    role = crew_role(lc.crew, uploader)
     if role is None:
         raise ForbiddenError("only the work order's crew may upload photos to it")
+    if lc.status == Status.cancelled:
+        raise ConflictError("the work order is cancelled", code="work_order_cancelled")
     return role
 
 
 def decide_upload(state: PhotosState, cmd: UploadPhoto) -> list[Event]:
     """Record the upload, or nothing when this uploader already sent these bytes."""
-    role = uploader_role(state.work_order, cmd.uploader)
+    role = uploader_role(state.lifecycle, cmd.uploader)
     if len(cmd.caption) > MAX_CAPTION:
         raise InvalidCommandError(f"the caption is longer than {MAX_CAPTION} characters")
     same_bytes = [e for e in state.uploads if e.sha256 == cmd.sha256]

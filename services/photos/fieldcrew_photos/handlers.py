@@ -18,7 +18,7 @@ from datetime import datetime
 from fieldcrew_shared.commands import CommandPipeline, EventLog, command_id
 from fieldcrew_shared.envelope import Metadata
 from fieldcrew_shared.errors import NotFoundError
-from fieldcrew_shared.events import Phase, PhotoUploaded, WorkOrderIssued
+from fieldcrew_shared.events import Crew, Phase, PhotoUploaded
 from fieldcrew_shared.records import Recorded
 
 from fieldcrew_photos import imaging, rendition
@@ -89,19 +89,11 @@ class Uploaded:
     duplicate: bool  # the work order already had these bytes
 
 
-async def get_work_order(log: EventLog, work_order_id: uuid.UUID) -> WorkOrderIssued:
-    """The work order as issued by dispatch; NotFoundError when it was never issued."""
-    state, _ = await PIPELINE.view(log, work_order_id)
-    if state.work_order is None:
-        raise NotFoundError("no such work order")
-    return state.work_order
-
-
 async def authorize_upload(log: EventLog, work_order_id: uuid.UUID, uploader: str) -> None:
     """Refuse an unknown work order or a stranger before their bytes are even read (the
     command is decided again once they are stored)."""
     state, _ = await PIPELINE.view(log, work_order_id)
-    uploader_role(state.work_order, uploader)
+    uploader_role(state.lifecycle, uploader)
 
 
 async def upload_photo(
@@ -168,13 +160,13 @@ async def record_upload(
     return Uploaded(photo, recorded=True, duplicate=as_uploaded(executed.recorded[0]).duplicate)
 
 
-async def photos(log: EventLog, work_order_id: uuid.UUID) -> tuple[WorkOrderIssued, list[Photo]]:
-    """The work order and its photos, one per distinct image, in order of first upload;
-    NotFoundError when it was never issued."""
+async def photos(log: EventLog, work_order_id: uuid.UUID) -> tuple[Crew, list[Photo]]:
+    """The work order's current crew and its photos, one per distinct image, in order of
+    first upload; NotFoundError when it was never issued."""
     state, loaded = await PIPELINE.view(log, work_order_id)
-    if state.work_order is None:
+    if state.lifecycle is None:
         raise NotFoundError("no such work order")
-    return state.work_order, list(photos_of(loaded.records).values())
+    return state.lifecycle.crew, list(photos_of(loaded.records).values())
 
 
 def one_photo(photos: list[Photo], photo_id: uuid.UUID) -> Photo:

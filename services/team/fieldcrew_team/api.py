@@ -1,28 +1,36 @@
-"""Team's HTTP API: member notes and the leader's report."""
+"""Team's HTTP API: the leader starts the work, members' notes, the leader's report (each
+version readable)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Query, Response
 from fieldcrew_shared.access import DISPATCH_ROLES, require_view
+from fieldcrew_shared.api_lifecycle import (
+    ReportVersionOut,
+    StartRequest,
+    WorkOrderView,
+    work_order_view,
+)
 from fieldcrew_shared.api_models import (
+    MAX_QUERY_INT,
     AddNoteRequest,
     NoteOut,
     PartIn,
-    ReportOut,
     SubmitReportRequest,
 )
-from fieldcrew_shared.commands import Executed, command_id
+from fieldcrew_shared.commands import command_id
 from fieldcrew_shared.errors import NotFoundError
-from fieldcrew_shared.events import LeaderReportSubmitted, MemberNoteAdded, PartLine
+from fieldcrew_shared.events import PartLine
 from fieldcrew_shared.records import Recorded
 from fieldcrew_shared.service import Log
 from fieldcrew_shared.web import CurrentPrincipal, RequestMetadata
 
-from fieldcrew_team import handlers
-from fieldcrew_team.domain import AddNote, SubmitReport, TeamState, visible_notes
+from fieldcrew_team import handlers, views
+from fieldcrew_team.domain import AddNote, StartWork, SubmitReport, visible_notes
 
 router = APIRouter(prefix="/work-orders/{work_order_id}", tags=["crew"])
 
@@ -33,23 +41,31 @@ def _parts(parts: list[PartIn]) -> tuple[PartLine, ...]:
     return tuple(PartLine(part_no=p.part_no, qty=p.qty) for p in parts)
 
 
-def note_out(note: MemberNoteAdded, recorded_at: object) -> NoteOut:
-    return NoteOut.model_validate(
-        {**note.model_dump(), "id": note.note_id, "recorded_at": recorded_at}
-    )
-
-
-def report_out(report: LeaderReportSubmitted, recorded_at: object) -> ReportOut:
-    return ReportOut.model_validate(
-        {**report.model_dump(), "id": report.report_id, "recorded_at": recorded_at}
-    )
-
-
-def _answer(executed: Executed[TeamState], response: Response) -> Recorded:
+def _answer(done: handlers.Done, response: Response) -> Recorded:
     """The command's event; ``Idempotent-Replayed`` when a retry found it."""
-    if executed.replayed:
+    if done.replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    return executed.recorded[0]
+    return done.recorded[0]
+
+
+@router.post("/start", response_model=WorkOrderView)
+async def start_work(
+    work_order_id: UUID,
+    log: Log,
+    response: Response,
+    principal: CurrentPrincipal,
+    meta: RequestMetadata,
+    body: StartRequest | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> WorkOrderView:
+    """The leader starts the work (``X-Occurred-At``: when, on the device); 409 once started."""
+    cmd = StartWork(work_order_id, principal.sub, principal.role.value, meta.occurred_at)
+    command = command_id(work_order_id, principal.sub, "start", idempotency_key)
+    done = await handlers.start(log, cmd, command, meta)
+    if done.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    assert done.state.lifecycle is not None
+    return work_order_view(done.state.lifecycle, datetime.now(UTC))
 
 
 @router.post("/notes", status_code=201, response_model=NoteOut)
@@ -72,27 +88,22 @@ async def add_note(
         actions=body.actions,
         parts=_parts(body.parts),
         labour_minutes=body.labour_minutes,
+        occurred_at=meta.occurred_at,
     )
     record = _answer(await handlers.add_note(log, cmd, meta), response)
-    assert isinstance(record.event, MemberNoteAdded)
-    return note_out(record.event, record.envelope.recorded_at)
+    return views.note_out(record)
 
 
 @router.get("/notes", response_model=list[NoteOut])
 async def list_notes(work_order_id: UUID, log: Log, principal: CurrentPrincipal) -> list[NoteOut]:
     """The leader sees every note, a member their own; nobody off the crew (the office reads
-    them merged in the leader's report)."""
+    them merged in the leader's report). Late notes say ``after_report``."""
     state, loaded = await handlers.load(log, work_order_id)
-    shown = visible_notes(state, principal.sub, principal.role.value)
-    recorded = {
-        r.event.note_id: r.envelope.recorded_at
-        for r in loaded.records
-        if isinstance(r.event, MemberNoteAdded)
-    }
-    return [note_out(n, recorded[n.note_id]) for n in shown]
+    shown = {n.note_id for n in visible_notes(state, principal.sub, principal.role.value)}
+    return [views.note_out(r) for note, r in views.notes(loaded.records) if note.note_id in shown]
 
 
-@router.post("/report", status_code=201, response_model=ReportOut)
+@router.post("/report", status_code=201, response_model=ReportVersionOut)
 async def submit_report(
     work_order_id: UUID,
     body: SubmitReportRequest,
@@ -101,8 +112,9 @@ async def submit_report(
     principal: CurrentPrincipal,
     meta: RequestMetadata,
     idempotency_key: IdempotencyKey = None,
-) -> ReportOut:
-    """Only the leader merges the notes into one report and submits it; 409 the second time."""
+) -> ReportVersionOut:
+    """Only the leader merges the notes into one report and submits it; 409 while one awaits
+    review, version 2 after a rejection."""
     cmd = SubmitReport(
         work_order_id=work_order_id,
         report_id=command_id(work_order_id, principal.sub, "report", idempotency_key),
@@ -115,19 +127,26 @@ async def submit_report(
         parts=_parts(body.parts) if body.parts is not None else None,
         note_ids=tuple(body.note_ids) if body.note_ids is not None else None,
     )
-    record = _answer(await handlers.submit_report(log, cmd, meta), response)
-    assert isinstance(record.event, LeaderReportSubmitted)
-    return report_out(record.event, record.envelope.recorded_at)
+    done = await handlers.submit_report(log, cmd, meta)
+    return views.report_out(_answer(done, response), done.history)
 
 
-@router.get("/report", response_model=ReportOut)
-async def get_report(work_order_id: UUID, log: Log, principal: CurrentPrincipal) -> ReportOut:
-    """The leader's report, for its crew and the dispatcher; 404 until it is submitted."""
+@router.get("/report", response_model=ReportVersionOut)
+async def get_report(
+    work_order_id: UUID,
+    log: Log,
+    principal: CurrentPrincipal,
+    version: Annotated[int | None, Query(ge=1, le=MAX_QUERY_INT)] = None,
+) -> ReportVersionOut:
+    """The leader's report (the newest version, or ``version``), for its crew and the
+    dispatcher; 404 before it is submitted."""
     state, loaded = await handlers.load(log, work_order_id)
-    if state.work_order is None:
+    if state.lifecycle is None:
         raise NotFoundError("no such work order")
-    require_view(state.work_order.crew, principal, office=DISPATCH_ROLES)
-    for r in loaded.records:
-        if isinstance(r.event, LeaderReportSubmitted):
-            return report_out(r.event, r.envelope.recorded_at)
-    raise NotFoundError("the leader has not submitted the report yet")
+    require_view(state.lifecycle.crew, principal, office=DISPATCH_ROLES)
+    reports = state.lifecycle.reports
+    if not reports:
+        raise NotFoundError("the leader has not submitted the report yet")
+    if version is not None and version > len(reports):
+        raise NotFoundError(f"there is no version {version} of the report")
+    return views.report_out(reports[(version or len(reports)) - 1], loaded.records)
