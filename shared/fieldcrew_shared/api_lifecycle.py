@@ -4,10 +4,11 @@ commands, and what the views show of it. Strict like every request (``api_models
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from enum import StrEnum
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 
 from fieldcrew_shared.api_models import (
     MULTI_LINE,
@@ -157,6 +158,51 @@ class ServerReportView(ServerReportOut):
     cancelled: CancelledOut | None = Field(
         default=None, description="Set in the last revision of a cancelled work order"
     )
+
+
+MAX_SYNC_ACTIONS = 200
+MAX_SYNC_BYTES = 1024 * 1024
+
+
+class SyncAction(Strict):
+    """One thing done offline: its id (the client's UUID) is its idempotency key."""
+
+    id: UUID
+    type: Literal["note", "report", "start"]
+    work_order_id: UUID
+    occurred_at: AwareDatetime = Field(description="When it was done on the device")
+    body: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What `POST …/notes`, `…/report` or `…/start` takes; checked action by"
+        " action (a bad body rejects that action only)",
+    )
+
+
+class SyncRequest(Strict):
+    actions: list[SyncAction] = Field(
+        description=f"At most {MAX_SYNC_ACTIONS} actions and {MAX_SYNC_BYTES} bytes in all"
+        " (more: 422 `sync_batch_too_large`), carried out in order"
+    )
+
+
+class SyncStatus(StrEnum):
+    applied = "applied"
+    duplicate = "duplicate"
+    rejected = "rejected"
+
+
+class SyncResult(BaseModel):
+    id: UUID
+    status: SyncStatus = Field(
+        description="`duplicate`: this action id was carried out before, nothing more was done"
+    )
+    code: str | None = Field(description="Why it was rejected (as the action's own call says)")
+    message: str | None
+    resource_id: UUID | None = Field(description="The note, the report or the work order")
+
+
+class SyncResponse(BaseModel):
+    results: list[SyncResult] = Field(description="One per action, in the order sent")
 
 
 def lifecycle_view(lc: Lifecycle, now: datetime) -> dict[str, Any]:

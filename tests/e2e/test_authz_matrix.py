@@ -390,3 +390,64 @@ async def test_an_office_token_whose_sub_is_on_the_crew_does_not_act_as_crew(
     ]
     assert [r.status_code for r in answers] == [403, 403, 403, 403]
     assert await last_seq(world.log, f"fieldcrew.*.{wo}.>") == before
+
+
+# Offline sync (POST /sync) answers 200 to any valid token with one result per action: each
+# action is authorized as the caller, as its own call would be. A cell is the action's status,
+# or its rejection's code; ``401`` is the whole request's.
+SYNC_MATRIX = """
+type   target dispatcher admin     leader  member    tech_b    analyst   no_token
+note   A      forbidden  forbidden applied applied   forbidden forbidden 401
+note   X      not_found  not_found not_found not_found not_found not_found 401
+report A      forbidden  forbidden applied forbidden forbidden forbidden 401
+start  A      forbidden  forbidden applied forbidden forbidden forbidden 401
+"""
+SYNC_ROWS = [line.split() for line in SYNC_MATRIX.strip().splitlines()[1:]]
+SYNC_BODIES = {"note": NOTE, "report": REPORT, "start": {}}
+
+
+async def sync_cell(
+    world: World, client: httpx.AsyncClient, kind: str, target: str, column: str, expected: str
+) -> str | None:
+    wo = await world.issue(target) if target == "A" else str(uuid4())
+    watched = f"fieldcrew.*.{wo}.>"
+    before = await last_seq(world.log, watched)
+    act = {
+        "id": str(uuid4()),
+        "type": kind,
+        "work_order_id": wo,
+        "occurred_at": "2026-12-02T08:00:00+00:00",
+        "body": SYNC_BODIES[kind],
+    }
+    r = await client.post("/sync", json={"actions": [act]}, headers=world.auth(column))
+    after = await last_seq(world.log, watched)
+    if expected == "401":
+        return None if r.status_code == 401 and after == before else f"{column}: {r.text[:120]}"
+    if r.status_code != 200:
+        return f"{column}: {r.status_code} {r.text[:160]}"
+    [result] = r.json()["results"]
+    got = result["status"] if result["status"] == "applied" else result["code"]
+    if got != expected:
+        return f"{column}: {got} (expected {expected})"
+    if (after != before) != (got == "applied"):
+        return f"{column}: {got} but the log {'moved' if after != before else 'did not move'}"
+    return None
+
+
+@pytest.mark.parametrize("via", ["gateway", "team"])
+@pytest.mark.parametrize("row", SYNC_ROWS, ids=lambda r: f"{r[0]} {r[1]}")
+async def test_each_offline_action_is_authorized_as_the_caller(
+    world: World, stack: Stack, via: str, row: list[str]
+) -> None:
+    kind, target, *cells = row
+    failed = []
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{stack.ports['team']}", timeout=30
+    ) as direct:
+        client = world.gateway if via == "gateway" else direct
+        for column, expected in zip(ROLES, cells, strict=True):
+            if (
+                problem := await sync_cell(world, client, kind, target, column, expected)
+            ) is not None:
+                failed.append(problem)
+    assert not failed, "\n".join(failed)

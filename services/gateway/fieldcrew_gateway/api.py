@@ -19,6 +19,8 @@ from fieldcrew_shared.api_lifecycle import (
     ReportVersionOut,
     ServerReportView,
     StartRequest,
+    SyncRequest,
+    SyncResponse,
     WorkOrderProgress,
     WorkOrderView,
 )
@@ -98,6 +100,24 @@ PhotoId = Annotated[UUID, Path(description="The photo's id")]
 async def issue_work_order(request: Request, body: IssueWorkOrderRequest) -> Response:
     """Issue a work order to a crew (dispatcher); 201 with its id and ``Location``."""
     return await forward(request, Upstream.dispatch, "/work-orders")
+
+
+@router.post(
+    "/sync",
+    response_model=SyncResponse,
+    responses={
+        **openapi.WITH_BODY,
+        422: openapi.error(
+            "The batch is not valid, or over 200 actions or 1 MiB (`sync_batch_too_large`)"
+        ),
+    },
+)
+async def sync(request: Request, body: SyncRequest) -> Response:
+    """What the caller did offline (notes, reports, starts), carried out in order as the
+    caller: one result each (`applied`, `duplicate` when this action id was carried out before,
+    `rejected` with the code its own call would answer); one rejection does not stop the
+    others. A note recorded before the report but synced after it is kept as a late note."""
+    return await forward(request, Upstream.team, "/sync")
 
 
 @router.get("/work-orders", response_model=list[WorkOrderProgress])

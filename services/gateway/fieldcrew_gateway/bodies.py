@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -27,6 +27,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fieldcrew_gateway.proxy import API_PREFIX
 
 UPLOAD_PATH = re.compile(rf"^{re.escape(API_PREFIX)}/work-orders/[^/]+/photos/?$")
+SYNC_PATH = f"{API_PREFIX}/sync"
+SYNC_TOO_LARGE = (422, "sync_batch_too_large")
+"""An offline batch over the JSON limit breaks a rule of the sync (1 MiB), named as such."""
 # The form around a photo (boundaries, part headers, caption, phase) is allowed this much on
 # top of ``max_upload_bytes``, so that a photo the photos service accepts is never refused here.
 FORM_ENVELOPE_BYTES = 64 * 1024
@@ -35,10 +38,11 @@ FORM_ENVELOPE_BYTES = 64 * 1024
 # These subclass Starlette's HTTPException because they are raised from ``receive`` while
 # FastAPI reads the body, and FastAPI turns any other exception there into a 400.
 class BodyTooLargeError(HTTPException):
-    """The request body is larger than the route's limit (413)."""
+    """The request body is larger than the route's limit (413, or what the route says)."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"the request body is larger than {limit} bytes")
+    def __init__(self, limit: int, answer: tuple[int, str] = (413, "too_large")) -> None:
+        super().__init__(answer[0], f"the request body is larger than {limit} bytes")
+        self.code = answer[1]
 
 
 class BodyTimeoutError(HTTPException):
@@ -54,6 +58,7 @@ class BodyLimits:
 
     max_bytes: int
     timeout: float
+    too_large: tuple[int, str] = (413, "too_large")
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,11 @@ class BodyPolicy:
     upload: BodyLimits
 
     def for_request(self, method: str, path: str) -> BodyLimits:
-        return self.upload if method == "POST" and UPLOAD_PATH.match(path) else self.json
+        if method == "POST" and UPLOAD_PATH.match(path):
+            return self.upload
+        if method == "POST" and path.rstrip("/") == SYNC_PATH:
+            return replace(self.json, too_large=SYNC_TOO_LARGE)
+        return self.json
 
 
 class RequestBodyGuard:
@@ -82,7 +91,8 @@ class RequestBodyGuard:
         headers = Headers(scope=scope)
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limits.max_bytes:
-            await body_error_response(BodyTooLargeError(limits.max_bytes))(scope, receive, send)
+            too_large = BodyTooLargeError(limits.max_bytes, limits.too_large)
+            await body_error_response(too_large)(scope, receive, send)
             return
         expects_body = "transfer-encoding" in headers or declared not in ("", "0")
         reader = _BodyReader(receive, limits, expects_body)
@@ -110,7 +120,7 @@ class _BodyReader:
         if message["type"] == "http.request":
             self._received += len(message.get("body", b""))
             if self._received > self._limits.max_bytes:
-                raise BodyTooLargeError(self._limits.max_bytes)
+                raise BodyTooLargeError(self._limits.max_bytes, self._limits.too_large)
             self.done = not message.get("more_body", False)
         return message
 
@@ -119,7 +129,7 @@ def body_error_response(exc: BodyTooLargeError | BodyTimeoutError) -> JSONRespon
     """The JSON error answer to a body that is too large (413) or too slow (408; the
     connection is closed, since the rest of the body would be as slow)."""
     if isinstance(exc, BodyTooLargeError):
-        return JSONResponse(error_body("too_large", str(exc.detail)), exc.status_code)
+        return JSONResponse(error_body(exc.code, str(exc.detail)), exc.status_code)
     body = error_body("request_timeout", str(exc.detail))
     return JSONResponse(body, exc.status_code, headers={"Connection": "close"})
 

@@ -7,11 +7,15 @@ from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fieldcrew_shared.access import DISPATCH_ROLES, require_view
 from fieldcrew_shared.api_lifecycle import (
+    MAX_SYNC_BYTES,
     ReportVersionOut,
     StartRequest,
+    SyncRequest,
+    SyncResponse,
     WorkOrderView,
     work_order_view,
 )
@@ -19,26 +23,23 @@ from fieldcrew_shared.api_models import (
     MAX_QUERY_INT,
     AddNoteRequest,
     NoteOut,
-    PartIn,
     SubmitReportRequest,
 )
 from fieldcrew_shared.commands import command_id
-from fieldcrew_shared.errors import NotFoundError
-from fieldcrew_shared.events import PartLine
+from fieldcrew_shared.errors import InvalidCommandError, NotFoundError
 from fieldcrew_shared.records import Recorded
 from fieldcrew_shared.service import Log
 from fieldcrew_shared.web import CurrentPrincipal, RequestMetadata
+from pydantic import ValidationError
 
 from fieldcrew_team import handlers, views
 from fieldcrew_team.domain import AddNote, StartWork, SubmitReport, visible_notes
+from fieldcrew_team.sync import parts_of, sync
 
 router = APIRouter(prefix="/work-orders/{work_order_id}", tags=["crew"])
+sync_router = APIRouter(tags=["crew"])
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
-
-
-def _parts(parts: list[PartIn]) -> tuple[PartLine, ...]:
-    return tuple(PartLine(part_no=p.part_no, qty=p.qty) for p in parts)
 
 
 def _answer(done: handlers.Done, response: Response) -> Recorded:
@@ -86,7 +87,7 @@ async def add_note(
         author_role=principal.role.value,
         findings=body.findings,
         actions=body.actions,
-        parts=_parts(body.parts),
+        parts=parts_of(body.parts),
         labour_minutes=body.labour_minutes,
         occurred_at=meta.occurred_at,
     )
@@ -124,7 +125,7 @@ async def submit_report(
         root_cause=body.root_cause,
         actions=body.actions,
         outcome=body.outcome,
-        parts=_parts(body.parts) if body.parts is not None else None,
+        parts=parts_of(body.parts) if body.parts is not None else None,
         note_ids=tuple(body.note_ids) if body.note_ids is not None else None,
     )
     done = await handlers.submit_report(log, cmd, meta)
@@ -150,3 +151,34 @@ async def get_report(
     if version is not None and version > len(reports):
         raise NotFoundError(f"there is no version {version} of the report")
     return views.report_out(reports[(version or len(reports)) - 1], loaded.records)
+
+
+@sync_router.post("/sync", response_model=SyncResponse)
+async def sync_actions(
+    request: Request, log: Log, principal: CurrentPrincipal, meta: RequestMetadata
+) -> SyncResponse:
+    """What the caller did offline: notes, reports and starts, carried out in order as the
+    caller, one result each; the batch again applies nothing twice."""
+    raw = await _sync_body(request)
+    try:
+        batch = SyncRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from exc
+    results = await sync(log, batch.actions, principal, meta.correlationid)
+    return SyncResponse(results=results)
+
+
+async def _sync_body(request: Request) -> bytes:
+    """The body, refused (422 ``sync_batch_too_large``) as soon as it passes the limit."""
+    declared = request.headers.get("content-length", "")
+    body = b""
+    if not (declared.isdigit() and int(declared) > MAX_SYNC_BYTES):
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_SYNC_BYTES:
+                break
+        else:
+            return body
+    raise InvalidCommandError(
+        f"a sync batch holds at most {MAX_SYNC_BYTES} bytes", code="sync_batch_too_large"
+    )
