@@ -60,6 +60,7 @@ def stack(
     stack = Stack(logs=tmp_path_factory.mktemp("logs"), env={})
     stack.ports = {name: free_port() for name in SERVICES}
     stack.env = service_env(infra, keys[1], stack.ports)
+    stack.env["FIELDCREW_LIVE_HEARTBEAT"] = "1"  # live streams' heartbeats, seen within a test
     stack.start()
     yield stack
     stack.stop()

@@ -21,6 +21,9 @@ decided here (and in docs/adr/0010-who-may-read-what.md):
 - A work order nobody issued is 404 for every caller with a valid token (ids are random UUIDs
   and anyone in the office may list them, so existence is no secret); then the rules above
   give 403. A photo id of another work order is 404 on yours (and 403 on theirs).
+- Live events (ADR 0037): a work order's stream is for those who read its status (the office
+  and its crew), each event shaped for them; the office's feed of every work order for the
+  office roles.
 - The lifecycle (ADR 0035): its leader starts the work; the dispatcher (admin) cancels a work
   order, changes its crew and rejects its leader's report. Target ``A!`` is a fresh work order
   of crew A whose leader has submitted the report.
@@ -88,6 +91,10 @@ GET  /work-orders/{wo}/photos/{photo} B/b    200        200   403    403    200 
 GET  /work-orders/{wo}/photos/{photo} A/b    404        404   404    404    403    403     401
 GET  /work-orders/{wo}/photos/{photo} B/a    404        404   403    403    404    403     401
 GET  /work-orders/{wo}/photos/{photo} X/a    404        404   404    404    404    404     401
+GET  /work-orders/{wo}/events         A      200        200   200    200    403    200     401
+GET  /work-orders/{wo}/events         B      200        200   403    403    200    200     401
+GET  /work-orders/{wo}/events         X      404        404   404    404    404    404     401
+GET  /events                          -      200        200   403    403    403    200     401
 GET  /work-orders/{wo}/server-report  A      200        200   200    200    403    200     401
 GET  /work-orders/{wo}/server-report  B      200        200   403    403    200    200     401
 GET  /work-orders/{wo}/server-report  X      404        404   404    404    404    404     401
@@ -133,7 +140,7 @@ class Row:
             return ("aggregator",)
         if self.path.endswith(("/notes", "/report", "/start")):
             return ("team",)
-        if self.path.endswith(("/cancel", "/crew", "/reject")):
+        if self.path.endswith(("/cancel", "/crew", "/reject", "/events")):
             return ("dispatch",)
         if "/photos" in self.path:
             return ("photos",)
@@ -282,6 +289,11 @@ async def send(
 ) -> httpx.Response:
     path = row.path.format(wo=wo, photo=photo, link=link)
     headers = {**world.auth(column), "Idempotency-Key": uuid4().hex}
+    if row.method == "GET" and path.endswith("/events"):  # a stream: its head is the answer
+        async with client.stream("GET", path, headers=world.auth(column)) as streamed:
+            if streamed.status_code != 200:
+                await streamed.aread()
+            return streamed
     if row.method == "GET":
         return await client.get(path, headers=world.auth(column))
     if row.method == "DELETE":

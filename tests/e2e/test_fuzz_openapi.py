@@ -139,6 +139,13 @@ def operation_test(
     return run
 
 
+def streams(operation: schemathesis.APIOperation) -> bool:
+    """A Server-Sent Events stream never ends, so it cannot be called like the rest:
+    tests/e2e/test_live_updates.py plays those."""
+    responses = operation.definition.raw.get("responses", {})
+    return "text/event-stream" in responses.get("200", {}).get("content", {})
+
+
 def frames_http_normally(case: schemathesis.Case) -> bool:
     return not FRAMING_HEADERS & {name.lower() for name in case.headers or {}}
 
@@ -155,7 +162,7 @@ def fuzz(
     with client.session:
         for result in schema.get_all_operations():
             operation = result.ok()
-            if operation.method.upper() not in client.methods:
+            if operation.method.upper() not in client.methods or streams(operation):
                 continue
             strategy = operation.as_strategy(
                 mode, path_parameters=path_parameters(operation)

@@ -41,6 +41,7 @@ from fieldcrew_shared.web import current_principal
 from fieldcrew_gateway import openapi
 from fieldcrew_gateway.openapi import not_null
 from fieldcrew_gateway.proxy import API_PREFIX, Upstream, forward, upload_body
+from fieldcrew_gateway.streams import forward_stream
 
 
 async def correlation_header(
@@ -100,6 +101,50 @@ PhotoId = Annotated[UUID, Path(description="The photo's id")]
 async def issue_work_order(request: Request, body: IssueWorkOrderRequest) -> Response:
     """Issue a work order to a crew (dispatcher); 201 with its id and ``Location``."""
     return await forward(request, Upstream.dispatch, "/work-orders")
+
+
+LastEventId = Annotated[
+    str | None,
+    Header(
+        alias="Last-Event-ID",
+        max_length=20,
+        description="The last event `id` this client got: the stream goes on after it",
+        json_schema_extra=not_null,
+    ),
+]
+EVENT_STREAM: openapi.Responses = {
+    200: {
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "description": "Server-Sent Events: `id` the stream sequence, `event` the event's name,"
+        " `data` its JSON (`seq`, `type`, `work_order_id`, `actor`, `actor_role`, `recorded_at`,"
+        " `occurred_at`, `data`, `redacted`); `: ping` heartbeats",
+    }
+}
+
+
+@router.get(
+    "/work-orders/{work_order_id}/events",
+    response_class=Response,
+    responses={**openapi.VIEW, **EVENT_STREAM},
+)
+async def work_order_events(
+    request: Request, work_order_id: WorkOrderId, last_event_id: LastEventId = None
+) -> Response:
+    """The work order's events as they are recorded (its crew and the office), shaped for the
+    caller: a member sees whole only what a member may read. From its beginning, or after
+    `Last-Event-ID`; heartbeats keep the connection open."""
+    return await forward_stream(request, Upstream.dispatch, f"/work-orders/{work_order_id}/events")
+
+
+@router.get(
+    "/events",
+    response_class=Response,
+    responses={403: openapi.error("Not an office role"), **EVENT_STREAM},
+)
+async def office_events(request: Request, last_event_id: LastEventId = None) -> Response:
+    """Every work order's events as they are recorded (dispatcher, admin, analyst), from now
+    on or after `Last-Event-ID`."""
+    return await forward_stream(request, Upstream.dispatch, "/events")
 
 
 @router.post(
