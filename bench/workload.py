@@ -13,6 +13,7 @@ from uuid import UUID, uuid4
 
 from fieldcrew_shared.envelope import Metadata, encode, seal
 from fieldcrew_shared.events import (
+    Asset,
     Crew,
     Event,
     GeoPoint,
@@ -22,6 +23,7 @@ from fieldcrew_shared.events import (
     PartLine,
     Phase,
     PhotoUploaded,
+    Site,
     WorkOrderIssued,
     subject_for,
 )
@@ -69,8 +71,8 @@ def crew_flow(wo: UUID, crew: list[str], rng: random.Random) -> list[Step]:
         return Metadata(actor=actor, actorrole=role, correlationid=corr)
 
     issued = WorkOrderIssued(
-        work_order_id=wo, title="Pump P-104 leaks at the shaft seal", site="Plant 2",
-        asset="P-104", description="Reported by the night shift; pressure drops.",
+        work_order_id=wo, title="Pump P-104 leaks at the shaft seal", site=Site(name="Plant 2"),
+        asset=Asset(id="P-104"), description="Reported by the night shift; pressure drops.",
         crew=Crew(leader=leader, members=tuple(members)), issued_by="dora",
     )  # fmt: skip
     notes = [
