@@ -209,3 +209,24 @@ async def test_overdue_work_orders_are_flagged_and_filtered(
     assert all(w["overdue"] for w in listed.json())
     mine = await api.get("/work-orders", params={"overdue": "true"}, headers=crew.auth(crew.leader))
     assert {w["id"] for w in mine.json()} >= {late}
+
+
+async def test_cancelling_after_a_compile_makes_one_last_revision_marked_cancelled(
+    api: httpx.AsyncClient, crew: Crew, log: EventStore
+) -> None:
+    wo = await issue(api, crew)
+    office = crew.auth(crew.dispatcher)
+    async with ReportWatcher(log, wo) as watcher:
+        await complete(api, crew, wo, seed=4500)
+        await watcher.revision(1)
+        reject = {"reason": "wrong seal"}
+        r = await api.post(f"/work-orders/{wo}/report/reject", json=reject, headers=office)
+        assert r.status_code == 200, r.text
+        r = await api.post(f"/work-orders/{wo}/cancel", json=CANCEL, headers=office)
+        assert r.status_code == 200, r.text
+        await watcher.revision(2)
+    report = (await api.get(f"/work-orders/{wo}/server-report", headers=office)).json()
+    assert report["revision"] == 2 and report["cancelled"]["reason"] == CANCEL["reason"]
+    await refused(log, wo, 409, "work_order_cancelled", photo(api, crew, wo, crew.members[0], 4599))
+    view = await shown(api, crew, wo, lambda v: v["status"] == "cancelled")
+    assert view["revision"] == 2
