@@ -144,6 +144,10 @@ class LogTail:
                 listener.queue.get_nowait()
                 listener.queue.put_nowait(None)  # tells it that it was dropped
 
+    async def started(self) -> None:
+        """Return once the tail follows the log: events recorded from then on are "new"."""
+        await self._started.wait()
+
     async def close(self) -> None:
         """Stop following (at shutdown)."""
         self._listeners.clear()
