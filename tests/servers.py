@@ -3,14 +3,13 @@
 The session's servers (``tests/conftest.py``) are shared by every test: a fault test must
 never pause or stop those. :class:`OwnServers` starts the same real servers (NATS JetStream
 with the per-service users, PostgreSQL, and S3 when asked) on free ports in a folder of its
-own, and injects faults for real: ``pause`` sends SIGSTOP to the server's whole process group
-(PostgreSQL's backends included), ``resume`` SIGCONT, ``stop`` shuts it down, ``start``
+own, and injects faults for real: ``pause`` sends SIGSTOP to the server and every process
+under it (PostgreSQL's backends included), ``resume`` SIGCONT, ``stop`` shuts it down, ``start``
 starts it again on the same data.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 import signal
 import tempfile
@@ -19,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
+import psutil
 from fieldcrew_cli.servers import Infra, Ports
 from fieldcrew_cli.servers.nats_server import SERVICE_USERS, NatsServer
 from fieldcrew_cli.servers.postgres_server import PostgresServer, run_coroutine
@@ -84,13 +84,20 @@ class OwnServers:
         return Infra(nats.url, pg.url(), endpoint, access, secret, secure, nats.service_urls)
 
     def pause(self, name: str) -> None:
-        """SIGSTOP the server and every process of its group: it holds its connections and
-        answers nothing."""
-        os.killpg(self.procs[name].popen.pid, signal.SIGSTOP)
+        """SIGSTOP the server and every process under it (PostgreSQL's backends put
+        themselves in process groups of their own): it holds its connections and answers
+        nothing."""
+        server = psutil.Process(self.procs[name].popen.pid)
+        server.send_signal(signal.SIGSTOP)  # first, so that it starts no one new
+        for child in server.children(recursive=True):
+            child.send_signal(signal.SIGSTOP)
         self.paused.add(name)
 
     def resume(self, name: str) -> None:
-        os.killpg(self.procs[name].popen.pid, signal.SIGCONT)
+        server = psutil.Process(self.procs[name].popen.pid)
+        for child in server.children(recursive=True):
+            child.send_signal(signal.SIGCONT)
+        server.send_signal(signal.SIGCONT)
         self.paused.discard(name)
 
     def stop(self, name: str) -> None:

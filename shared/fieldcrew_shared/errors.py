@@ -14,6 +14,7 @@ The tree::
     ├── ConcurrencyError              another writer appended to the same aggregate first
     ├── PoisonEventError              an event that cannot be decoded or applied
     └── BackendUnavailableError       503: NATS, PostgreSQL or S3 did not answer
+        └── EventLogRefusedError      503: JetStream answered an append or a read with an error
 
 Adapters translate library exceptions into these with ``raise ... from exc``; one handler per
 app (``fieldcrew_shared.web``) maps them to HTTP statuses.
@@ -102,3 +103,11 @@ class BackendUnavailableError(FieldcrewError):
 
     code = "backend_unavailable"
     status = 503
+
+
+class EventLogRefusedError(BackendUnavailableError):
+    """JetStream refused a request with an error other than a concurrency conflict (no such
+    stream, storage full, a message over the size limit, ...). The message carries
+    JetStream's own error code and description."""
+
+    code = "event_log_refused"

@@ -15,20 +15,32 @@ import itertools
 import json
 import logging
 from collections.abc import Sequence
+from contextlib import suppress
 from uuid import UUID
 
 import orjson
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.errors import ConnectionClosedError, NoRespondersError, NoServersError
+from nats.errors import (
+    ConnectionClosedError,
+    MaxPayloadError,
+    NoRespondersError,
+    NoServersError,
+)
+from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import api
 from nats.js.errors import APIError
 from nats.js.errors import NotFoundError as JsNotFoundError
 
 from fieldcrew_shared.envelope import Envelope, Metadata, decode_event, encode, seal
-from fieldcrew_shared.errors import BackendUnavailableError, ConcurrencyError, PoisonEventError
+from fieldcrew_shared.errors import (
+    BackendUnavailableError,
+    ConcurrencyError,
+    EventLogRefusedError,
+    PoisonEventError,
+)
 from fieldcrew_shared.events import Event, subject_for
 from fieldcrew_shared.natsclient import Client
 from fieldcrew_shared.records import Appended, Loaded, RawEvent, Recorded
@@ -160,9 +172,9 @@ class EventStore:
         except APIError as exc:
             if exc.err_code == WRONG_LAST_SEQUENCE:
                 raise ConcurrencyError(f"{aggregate or subject} changed") from exc
-            raise
-        except (TimeoutError, NoRespondersError, ConnectionClosedError) as exc:
-            raise BackendUnavailableError("JetStream did not acknowledge the event") from exc
+            raise _failure(exc, "store the event") from exc
+        except (TimeoutError, NatsError) as exc:
+            raise _failure(exc, "store the event") from exc
         finally:
             if acks is not None and token is not None:
                 acks.discard(token)  # when it was not answered: a late answer finds nobody
@@ -192,18 +204,21 @@ class EventStore:
             version = appended.seq
         return out
 
-    async def append_many(self, items: Sequence[tuple[Event, Metadata, UUID]]) -> list[Appended]:
+    async def append_many(
+        self, items: Sequence[tuple[Event, Metadata, UUID]], *, within: float | None = None
+    ) -> list[Appended]:
         """Append ``(event, metadata, event id)`` in this order, all in flight at once: the
         publishes go out one after the other on the connection (so the stream keeps their
-        order) and the acknowledgements are awaited together. No optimistic concurrency, so
-        for events whose ids make a retry a no-op (``Nats-Msg-Id``). When it raises, some of
-        them may be stored: append them all again."""
+        order) and the acknowledgements are awaited together, within ``within`` seconds (the
+        store's timeout by default). No optimistic concurrency, so for events whose ids make
+        a retry a no-op (``Nats-Msg-Id``). When it raises, some of them may be stored: append
+        them all again."""
         sealed = [seal(event, meta, source=self.source, event_id=eid) for event, meta, eid in items]
         acks: _Acks | None = None
         tokens: list[str] = []
         replies: list[asyncio.Future[Msg]] = []
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(within or self.timeout):
                 acks = await self._acks()
                 for (event, _, _), envelope in zip(items, sealed, strict=True):
                     body, headers = encode(envelope), {"Nats-Msg-Id": envelope.id}
@@ -211,10 +226,8 @@ class EventStore:
                     tokens.append(token)
                     replies.append(reply)
                 done = [_pub_ack(msg) for msg in await asyncio.gather(*replies)]
-        except APIError as exc:
-            raise BackendUnavailableError(f"JetStream refused an event: {exc}") from exc
-        except (TimeoutError, NoRespondersError, ConnectionClosedError) as exc:
-            raise BackendUnavailableError("JetStream did not acknowledge the events") from exc
+        except (TimeoutError, NatsError) as exc:
+            raise _failure(exc, "store the events") from exc
         finally:
             if acks is not None:
                 for token in tokens:
@@ -286,8 +299,8 @@ class EventStore:
             raw = await self.js._jsm.get_last_msg(self.stream, subject, direct=True)
         except JsNotFoundError:
             return None
-        except (NatsTimeoutError, NoRespondersError, ConnectionClosedError) as exc:
-            raise BackendUnavailableError("JetStream is not answering") from exc
+        except (TimeoutError, NatsError) as exc:
+            raise _failure(exc, "read the event") from exc
         assert raw.data is not None and raw.seq is not None
         envelope, event = decode_event(raw.data)
         return Recorded(seq=raw.seq, envelope=envelope, event=event)
@@ -314,7 +327,6 @@ class EventStore:
         """One batched direct get: up to ``batch`` events from ``start`` on, and how many more
         match after them (``Nats-Num-Pending``; None when the server does not say). The
         messages arrive on ``inbox`` until the end-of-batch message."""
-        batch_read = inbox.current = _BatchRead()
         request: dict[str, object] = {"seq": start, "batch": batch}
         if subject_filter != SUBJECTS:
             # The whole stream is read without a filter: with the wildcard, the server's work
@@ -322,6 +334,22 @@ class EventStore:
             # CPU a message from sequence 1, 40 us from 80,000, 22-27 us unfiltered), and a
             # rebuild of 1M events crawled at ~650 events/s (bench/, issue 4).
             request["next_by_subj"] = subject_filter
+        return await self._direct(inbox, request)
+
+    async def latest(self, subjects: Sequence[str]) -> dict[str, RawEvent]:
+        """The newest event of each of ``subjects`` (no wildcards) that has one, by subject,
+        in one batched direct get (``multi_last``, NATS >= 2.11)."""
+        if not subjects:
+            return {}
+        async with _Inbox(self.nc) as inbox:
+            request = {"multi_last": list(subjects), "batch": len(subjects)}
+            found, _ = await self._direct(inbox, request)
+        return {raw.subject: raw for raw in found}
+
+    async def _direct(
+        self, inbox: _Inbox, request: dict[str, object]
+    ) -> tuple[list[RawEvent], int | None]:
+        batch_read = inbox.current = _BatchRead()
         try:
             await self.nc.publish(
                 f"$JS.API.DIRECT.GET.{self.stream}",
@@ -329,8 +357,8 @@ class EventStore:
                 reply=inbox.subject,
             )
             return await asyncio.wait_for(batch_read.done, self.timeout)
-        except (TimeoutError, ConnectionClosedError) as exc:
-            raise BackendUnavailableError("JetStream did not answer a read") from exc
+        except (TimeoutError, NatsError) as exc:
+            raise _failure(exc, "answer a read") from exc
 
 
 class _Acks:
@@ -381,6 +409,17 @@ class _Acks:
             reply.set_result(msg)
 
 
+def _failure(exc: Exception, what: str) -> BackendUnavailableError:
+    """A failure of NATS as fieldcrew's error: JetStream's own error answers (no stream, a
+    full store, a message too large) say so with its code, anything else is unavailability."""
+    if isinstance(exc, APIError):
+        why = f"{exc.description or 'error'} (JetStream error {exc.err_code or exc.code})"
+        return EventLogRefusedError(f"JetStream refused to {what}: {why}")
+    if isinstance(exc, MaxPayloadError):
+        return EventLogRefusedError(f"could not {what}: larger than NATS's max_payload")
+    return BackendUnavailableError(f"JetStream did not {what} ({type(exc).__name__})")
+
+
 def _subject(event: Event, envelope: Envelope) -> str:
     """``event.subject``, from the envelope's work order id, already text (not made again from
     the UUID on every append)."""
@@ -410,12 +449,16 @@ class _Inbox:
         self.sub: Subscription | None = None
 
     async def __aenter__(self) -> _Inbox:
-        self.sub = await self.nc.subscribe(self.subject, cb=self._on_msg)
+        try:
+            self.sub = await self.nc.subscribe(self.subject, cb=self._on_msg)
+        except NatsError as exc:
+            raise _failure(exc, "answer a read") from exc
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         if self.sub is not None:
-            await self.sub.unsubscribe()
+            with suppress(NatsError):  # a closed connection has no subscription left
+                await self.sub.unsubscribe()
         # The subscription's callback refers back to this inbox: without these the events
         # read would live on in that reference cycle until the cyclic collector ran (in a
         # rebuild, ~1 KB of garbage for every event read; issue 4).

@@ -157,8 +157,5 @@ def fold_lifecycle(history: Iterable[Recorded]) -> Lifecycle | None:
 
 def compiled_version(event: ServerReportCompiled) -> int:
     """The report version a server report revision was compiled from (1 for revisions from
-    before report versions; 0 for one without a leader's report)."""
-    report = event.report
-    if "report_version" in report:
-        return int(report["report_version"])
-    return 1 if report.get("leader_report") else 0
+    before report versions; 0 for one without a leader's report): its announcement says."""
+    return event.report_version

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 
 from fieldcrew_shared import logs
 from fieldcrew_shared.commands import EventLog
+from fieldcrew_shared.database import postgres_ready
 from fieldcrew_shared.errors import BackendUnavailableError
 from fieldcrew_shared.eventstore import EventStore, connect
 from fieldcrew_shared.health import (
@@ -87,13 +88,6 @@ async def open_pool(
     if readiness is not None:
         readiness.add("postgres", lambda: postgres_ready(pool, settings.backend_timeout))
     return pool
-
-
-async def postgres_ready(pool: asyncpg.Pool, seconds: float) -> Details:
-    """Readiness: a pooled connection answers a statement."""
-    async with pool.acquire(timeout=seconds) as conn:
-        await conn.fetchval("SELECT 1", timeout=seconds)
-    return {"pool_size": pool.get_size(), "pool_idle": pool.get_idle_size()}
 
 
 def new_app(title: str, settings: ServiceSettings, lifespan: object) -> FastAPI:

@@ -56,6 +56,11 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body("invalid_request", "the request is not valid", details=details), 422
         )
 
+    @app.exception_handler(Exception)
+    async def _bug(_: Request, exc: Exception) -> JSONResponse:
+        # Starlette logs the exception with its traceback after this answer is sent
+        return JSONResponse(error_body("internal_error", "an unexpected error occurred"), 500)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}

@@ -1,7 +1,9 @@
 """The aggregator under real faults, on servers of this module's own (never the session's):
 its durable consumer deleted, NATS paused past every timeout, PostgreSQL stopped. Each time
 it says so in ``/readyz`` and, once the fault is gone, compiles reports again without a
-restart."""
+restart. And a crash between an announcement's append and its outbox row's DELETE, with the
+process back only after JetStream's duplicate window: the revision is not announced again.
+The stream's duplicate window is 1 s here, so that "much later" is soon."""
 
 from __future__ import annotations
 
@@ -12,16 +14,20 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
+import asyncpg
 import httpx
 import pytest
 from fieldcrew_aggregator.config import Settings
 from fieldcrew_aggregator.main import create_app
+from fieldcrew_aggregator.publisher import publish_pending
 from fieldcrew_shared.envelope import Metadata
+from fieldcrew_shared.events import ServerReportCompiled, subject_for
 from fieldcrew_shared.eventstore import EventStore, connect
 from nats.aio.client import Client as NATS
 
 from tests.conftest import AUDIENCE, ISSUER, app_client
 from tests.e2e.conftest import ReportWatcher
+from tests.integration.test_aggregator_projection import crew_flow_records, outbox, project_into
 from tests.servers import OwnServers
 from tests.unit.factories import issued, note, photo, report
 
@@ -29,11 +35,12 @@ from tests.unit.factories import issued, note, photo, report
 # pings (every 0.5 s here) after which its NATS client gives the connection up
 PAUSE_SECONDS = 5.0
 META = Metadata(actor="tests", actorrole="technician", correlationid="faults")
+DUPLICATE_WINDOW = 1.0
 
 
 @pytest.fixture(scope="module")
 def own() -> Iterator[OwnServers]:
-    with OwnServers() as servers:
+    with OwnServers(duplicate_window=DUPLICATE_WINDOW) as servers:
         yield servers
 
 
@@ -151,6 +158,40 @@ async def test_postgres_stopped_then_started(
         await asyncio.to_thread(own.start, "postgres")
     await compiled(admin, wo)
     await until_ready(aggregator, 200)
+
+
+async def test_a_revision_in_the_log_is_not_announced_again_after_a_late_restart(
+    own: OwnServers, admin: NATS
+) -> None:
+    pool = await asyncpg.create_pool(own.infra.database_url, min_size=1, max_size=2)
+    aggregator = EventStore(admin, source="fieldcrew/aggregator")
+    try:
+        records = crew_flow_records()
+        wo = records[0].event.work_order_id
+        schema = await project_into(pool, [records])
+        assert await publish_pending(aggregator, pool, schema) == 1
+        # the process died after the append, before the DELETE: the row is back in the outbox
+        await pool.execute(f"INSERT INTO {schema}.outbox VALUES ($1, 1)", wo)
+        await window_passed(aggregator)  # JetStream no longer drops a repeat
+        assert await publish_pending(aggregator, pool, schema) == 0  # the restarted process
+        announced = (await aggregator.load(subject_for("aggregator", wo))).events
+        assert [e.revision for e in announced] == [1]  # type: ignore[attr-defined]
+        assert await outbox(pool, schema) == set()
+    finally:
+        await pool.close()
+
+
+async def window_passed(store: EventStore) -> None:
+    """Return once JetStream's duplicate window is over: a message sent again with the same
+    ``Nats-Msg-Id`` is stored again, not dropped."""
+    probe = ServerReportCompiled(work_order_id=uuid4(), revision=1)
+    first = await store.append(probe, META, event_id=uuid4())
+    async with asyncio.timeout(30):
+        while True:
+            again = await store.append(probe, META, event_id=UUID(first.envelope.id))
+            if not again.duplicate:
+                return
+            await asyncio.sleep(DUPLICATE_WINDOW / 4)  # the window's own pace
 
 
 @pytest.fixture(autouse=True)

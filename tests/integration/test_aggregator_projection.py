@@ -14,8 +14,15 @@ import pytest
 from fieldcrew_aggregator.projection import ServerReportProjection
 from fieldcrew_aggregator.publisher import Announcer, publish_pending
 from fieldcrew_cli.servers import Infra
+from fieldcrew_documents import reports as documents
 from fieldcrew_shared.envelope import Metadata, seal
-from fieldcrew_shared.events import Event, ServerReportCompiled, subject_for
+from fieldcrew_shared.events import (
+    Event,
+    ServerReportCompiled,
+    ServerReportPart,
+    report_summary,
+    subject_for,
+)
 from fieldcrew_shared.eventstore import EventStore, Recorded, connect
 from fieldcrew_shared.health import NotReadyError
 from fieldcrew_shared.projection import create_schema
@@ -142,12 +149,15 @@ async def test_every_waiting_revision_is_announced_once_in_the_order_it_compiled
         assert isinstance(announced[0], ServerReportCompiled)
         assert [e.revision for e in announced] == revisions  # type: ignore[attr-defined]
         assert [e.report for e in announced] == [reports[wo, r] for r in revisions]  # type: ignore[attr-defined]
-    # what a crash between the publishes and the outbox's DELETE leaves: announced again,
-    # and JetStream drops the repeats
+        assert [e.photos for e in announced] == [  # type: ignore[attr-defined]
+            report_summary(reports[wo, r])["photos"] for r in revisions
+        ]
+    # what a crash between the publishes and the outbox's DELETE leaves: found in the log,
+    # not appended again
     await pool.execute(f"INSERT INTO {schema}.outbox VALUES ($1, 1), ($1, 2)", a)
-    assert await publish_pending(announcing, pool, schema) == 2
-    assert len((await announcing.load(subject_for("aggregator", a))).records) == 2
     assert await publish_pending(announcing, pool, schema) == 0
+    assert len((await announcing.load(subject_for("aggregator", a))).records) == 2
+    assert await outbox(pool, schema) == set()
 
 
 class Heard:
@@ -170,6 +180,56 @@ class Heard:
     async def revision(self) -> int:
         async with asyncio.timeout(10):
             return await self.revisions.get()
+
+
+def crew_flow_with_long_notes(notes_each: int) -> list[Recorded]:
+    """A crew flow whose every member wrote ``notes_each`` notes of 10,000 characters (the
+    most a note's text may hold)."""
+    wo = uuid4()
+    long = "x" * 10_000
+    notes = [
+        note(wo, who).model_copy(update={"findings": long})
+        for who in CREW
+        for _ in range(notes_each)
+    ]
+    events: list[Event] = [issued(wo), *notes, report(wo, "lead", tuple(n.note_id for n in notes))]
+    events += [photo(wo, who, sha=uuid4().hex * 2) for who in CREW]
+    meta = Metadata(actor="x", actorrole="technician", correlationid="c")
+    return [
+        Recorded(seq, seal(e, meta, source="tests"), e) for seq, e in enumerate(events, start=1)
+    ]
+
+
+async def test_a_report_too_big_for_one_message_is_announced_and_the_next_ones_too(
+    pool: asyncpg.Pool, announcing: EventStore
+) -> None:
+    """Its announcement comes after the parts holding it, each message well within NATS's
+    limit, and the documents service reads it back whole."""
+    big, after = crew_flow_with_long_notes(notes_each=30), crew_flow_records()
+    schema = await project_into(pool, [big, after])
+    big_wo, after_wo = big[0].event.work_order_id, after[0].event.work_order_id
+    document = await pool.fetchval(
+        f"SELECT report FROM {schema}.server_reports WHERE work_order_id = $1", big_wo
+    )
+    limit = announcing.nc.max_payload
+    assert len(document.encode()) > limit  # more than one message holds
+    assert await publish_pending(announcing, pool, schema) == 2
+    logged = await announcing.read(subject_for("aggregator", big_wo), 1, 100)
+    events = [raw.decoded().event for raw in logged]
+    *parts, announced = events
+    assert all(isinstance(p, ServerReportPart) for p in parts) and parts
+    assert all(len(raw.body) < limit for raw in logged)
+    summary = report_summary(json.loads(document))
+    assert announced == ServerReportCompiled(
+        work_order_id=big_wo, revision=1, report_parts=len(parts), **summary
+    )
+    assert announced.notes == 120  # type: ignore[attr-defined]
+    assert await documents.revisions(announcing, big_wo) == {
+        1: {"revision": 1, **json.loads(document)}
+    }
+    later = (await announcing.load(subject_for("aggregator", after_wo))).events
+    assert [e.revision for e in later] == [1]  # type: ignore[attr-defined]
+    assert await outbox(pool, schema) == set()
 
 
 async def test_the_announcer_publishes_beside_the_runner_when_a_commit_wakes_it(

@@ -10,7 +10,7 @@ from uuid import uuid4
 import pytest
 from fieldcrew_cli.servers import Infra
 from fieldcrew_shared.envelope import Metadata
-from fieldcrew_shared.errors import BackendUnavailableError, ConcurrencyError
+from fieldcrew_shared.errors import ConcurrencyError, EventLogRefusedError
 from fieldcrew_shared.events import subject_for
 from fieldcrew_shared.eventstore import (
     SUBJECTS,
@@ -170,16 +170,19 @@ async def test_an_append_refused_by_jetstream_says_why_and_stores_nothing(
     store: EventStore,
 ) -> None:
     """JetStream's error answer (here: the stream expected is not the one the subject belongs
-    to) is read, not waited out (nats-py 2.16's publish_async lost it)."""
+    to) is read, not waited out (nats-py 2.16's publish_async lost it), and becomes an error
+    with a code of ours (a 503 at the edge) carrying JetStream's."""
     wo = uuid4()
     wrong = EventStore(store.nc, source="fieldcrew/team", stream="NOT_FIELDCREW", timeout=30)
     async with asyncio.timeout(10):
-        with pytest.raises(BackendUnavailableError, match="refused") as refused:
+        with pytest.raises(EventLogRefusedError) as refused_many:
             await wrong.append_many([(note(wo, "m1"), META, uuid4())])
-        with pytest.raises(APIError) as error:
+        with pytest.raises(EventLogRefusedError) as refused:
             await wrong.append(note(wo, "m2"), META)
-    assert "expected stream does not match" in str(refused.value.__cause__)
-    assert error.value.err_code == 10060
+    for error in (refused_many.value, refused.value):
+        assert error.code == "event_log_refused" and error.status == 503
+        assert "expected stream does not match (JetStream error 10060)" in error.message
+        assert isinstance(error.__cause__, APIError)
     assert (await store.load(subject_for("team", wo))).records == []
 
 
@@ -189,3 +192,19 @@ async def test_last_finds_the_newest_event_or_none(store: EventStore) -> None:
     await store.append(issued(wo), META)
     found = await store.last(subject_for("dispatch", wo, "WorkOrderIssued"))
     assert found is not None and found.event == issued(wo)
+
+
+async def test_latest_reads_the_newest_event_of_each_subject_in_one_request(
+    store: EventStore,
+) -> None:
+    a, b, none = uuid4(), uuid4(), uuid4()
+    await store.append(note(a, "m1"), META)
+    newest_a = await store.append(note(a, "m2"), META)
+    newest_b = await store.append(note(b, "m1"), META)
+    subjects = [subject_for("team", wo, "MemberNoteAdded") for wo in (a, b, none)]
+    found = await store.latest(subjects)
+    assert {s: raw.seq for s, raw in found.items()} == {
+        subjects[0]: newest_a.seq,
+        subjects[1]: newest_b.seq,
+    }
+    assert await store.latest([subjects[2]]) == {}

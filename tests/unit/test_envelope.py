@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from cloudevents.v1.http import from_json
@@ -23,6 +24,7 @@ from fieldcrew_shared.errors import PoisonEventError
 from fieldcrew_shared.events import (
     CATALOGUE,
     PUBLISHED,
+    REPORT_PART_CHARS,
     UPCASTERS,
     Asset,
     Event,
@@ -33,11 +35,14 @@ from fieldcrew_shared.events import (
     Site,
     WorkOrderIssued,
     WorkOrderIssuedV1,
+    join_report,
+    split_report,
 )
 
 from tests.unit.factories import issued, note, photo
 
-GOLDEN = sorted((Path(__file__).parent.parent / "golden").glob("*.json"))
+GOLDEN_DIR = Path(__file__).parent.parent / "golden"
+GOLDEN = sorted(GOLDEN_DIR.glob("*.json"))
 META = Metadata(actor="max", actorrole="technician", correlationid="corr-1", causationid="k-1")
 
 
@@ -60,6 +65,40 @@ def test_golden_samples_of_every_version_load(path: Path, decoder: Decoder) -> N
     stem = envelope.type.rpartition(".v")[0]
     assert event.type_name() == next(t for t in CATALOGUE if t.startswith(f"{stem}.v"))
     assert str(event.work_order_id) == envelope.subject
+
+
+@DECODERS
+def test_a_v1_server_report_announcement_is_read_as_v2_with_its_summary(
+    decoder: Decoder,
+) -> None:
+    report = {
+        "compiled_at": "2026-11-02T10:19:00+00:00",
+        "contributions": [{"notes": [{}, {}]}, {"notes": [{}]}, {"notes": []}],
+        "photos": [{}, {}],
+        "missing": [{"kind": "notes_not_merged"}],
+    }
+    doc = json.loads((GOLDEN_DIR / "fieldcrew.aggregator.ServerReportCompiled.v1.json").read_text())
+    doc["data"] = {**doc["data"], "revision": 3, "report": report}
+    _, event = decoder(json.dumps(doc).encode())
+    assert event == ServerReportCompiled(
+        work_order_id=UUID(doc["subject"]),
+        revision=3,
+        compiled_at=datetime(2026, 11, 2, 10, 19, tzinfo=UTC),
+        notes=3,
+        photos=2,
+        missing=1,
+        report=report,
+    )
+
+
+def test_a_report_split_into_parts_is_joined_back_whole() -> None:
+    rng = random.Random(7)
+    report = {"notes": ["".join(rng.choices('aé€中"\\ 1', k=5000)) for _ in range(300)]}
+    raw = json.dumps(report).encode()
+    chunks = split_report(raw)
+    assert len(chunks) > 1 and all(len(c) <= REPORT_PART_CHARS for c in chunks)
+    assert all(c.isascii() for c in chunks)  # a JSON string holds it as it is
+    assert join_report(chunks) == report
 
 
 def test_there_is_a_golden_sample_for_every_event_type() -> None:
@@ -145,7 +184,7 @@ def _sealed_envelopes() -> list[Envelope]:
         note(wo, "max", parts=(("P-1", 2),)),
         photo(wo, "m1", sha="a" * 64),  # None fields inside data stay, as null
         photo(wo, "m1", sha="b" * 64).model_copy(update={"location": GeoPoint(lat=48.1, lon=-0.1)}),
-        ServerReportCompiled(work_order_id=wo, revision=2, report={"x": [1.5, None, "é"]}),
+        ServerReportCompiled(work_order_id=wo, revision=2, compiled_at=datetime(2026, 11, 2)),
     ]
     return [seal(e, m, source=f"fieldcrew/{e.context}") for e in events for m in metas]
 

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-import asyncpg
 from fastapi import APIRouter, Query, Request
 from fieldcrew_shared.access import OFFICE_ROLES, require_view
 from fieldcrew_shared.api_models import MAX_QUERY_INT, WorkOrderStatus
 from fieldcrew_shared.auth import Principal
+from fieldcrew_shared.database import BoundedPool
 from fieldcrew_shared.errors import NotFoundError
 from fieldcrew_shared.events import Crew, WorkOrderIssued, subject_for
 from fieldcrew_shared.fingerprint import fingerprint
@@ -26,9 +26,10 @@ from fieldcrew_aggregator.timeline import timeline
 router = APIRouter(prefix="/work-orders", tags=["work orders"])
 
 
-def _runner(request: Request) -> tuple[asyncpg.Pool, str]:
+def _runner(request: Request) -> tuple[BoundedPool, str]:
+    """The projection's pool, each read bounded by ``backend_timeout``, and its live schema."""
     runner: ProjectionRunner = request.app.state.runner
-    return runner.pool, runner.schema
+    return BoundedPool(runner.pool, request.app.state.settings.backend_timeout), runner.schema
 
 
 async def _visible_progress(request: Request, work_order_id: UUID, who: Principal) -> Progress:

@@ -1,9 +1,17 @@
 """Announce compiled server reports: ``ServerReportCompiled`` for every new revision.
 
 Runs beside the live runner (never during a rebuild), on what the projection put in its
-outbox. The event id is derived from the work order and revision, so a repeat is dropped by
-JetStream's de-duplication. A revision leaves the outbox once appended, and again (a no-op, or
-after a crash in between) when the projection reads the event back from the log.
+outbox. An announcement is the revision, a summary and the report; a report too large for one
+message comfortably travels in parts appended just before its announcement, so that every
+message fits NATS's limit whatever the report's size (ADR 0028). A revision leaves the outbox
+once appended, and again (a no-op, or after a crash in between) when the projection reads the
+event back from the log.
+
+Never twice: before appending, a round reads the newest announcement of each of its work
+orders from the log (one batched direct get) and skips the revisions already there, whoever
+appended them and however long ago: JetStream's de-duplication (the event id is derived from
+the work order and revision) only covers its two-minute window, and a process that died
+between the append and the outbox's DELETE may start again much later.
 """
 
 from __future__ import annotations
@@ -13,11 +21,22 @@ import logging
 import uuid
 from collections.abc import Callable
 from contextlib import suppress
+from uuid import UUID
 
 import asyncpg
 import orjson
+from fieldcrew_shared.database import BoundedPool
 from fieldcrew_shared.envelope import Metadata
-from fieldcrew_shared.events import ServerReportCompiled
+from fieldcrew_shared.errors import PoisonEventError
+from fieldcrew_shared.events import (
+    INLINE_REPORT_BYTES,
+    Event,
+    ServerReportCompiled,
+    ServerReportPart,
+    report_summary,
+    split_report,
+    subject_for,
+)
 from fieldcrew_shared.eventstore import EventStore
 
 from fieldcrew_aggregator import queries
@@ -30,29 +49,84 @@ SYSTEM = "fieldcrew-aggregator"
 BATCH = 500  # revisions read from the outbox at a time
 
 
-async def publish_pending(store: EventStore, pool: asyncpg.Pool, schema: str) -> int:
+async def publish_pending(
+    store: EventStore, pool: asyncpg.Pool, schema: str, *, seconds: float = 30.0
+) -> int:
     """Publish every compiled revision not yet announced, in the order they compiled;
-    returns how many. Each round's announcements are in flight together and leave the outbox
-    in one statement: one after the other, each waiting for its acknowledgement and its
-    DELETE, the last of a busy batch's reports was announced ~0.3 s after it compiled on a
-    loaded machine (bench/, issue 4)."""
+    returns how many were appended. Each round's announcements are in flight together and
+    leave the outbox in one statement: one after the other, each waiting for its
+    acknowledgement and its DELETE, the last of a busy batch's reports was announced ~0.3 s
+    after it compiled on a loaded machine (bench/, issue 4). Each step of a round is bounded
+    by ``seconds``."""
+    db = BoundedPool(pool, seconds)
     published = 0
     while True:
-        rows = await queries.unannounced(pool, schema, BATCH)
+        rows = await queries.unannounced(db, schema, BATCH)
         if rows:
+            fresh = await _not_in_the_log(store, rows)
+            if fresh:
+                items = [item for r in fresh for item in _announcement(r)]
+                await store.append_many(items, within=seconds)
             revisions = [(r["work_order_id"], r["revision"]) for r in rows]
-            await store.append_many([_announcement(r) for r in rows])
-            await queries.announced(pool, schema, revisions)
-        published += len(rows)
+            await queries.announced(db, schema, revisions)
+            published += len(fresh)
         if len(rows) < BATCH:
             return published
 
 
-def _announcement(row: asyncpg.Record) -> tuple[ServerReportCompiled, Metadata, uuid.UUID]:
-    wo, revision, report = row["work_order_id"], row["revision"], row["report"]
-    event = ServerReportCompiled(work_order_id=wo, revision=revision, report=orjson.loads(report))
+async def _not_in_the_log(store: EventStore, rows: list[asyncpg.Record]) -> list[asyncpg.Record]:
+    """``rows`` but the revisions whose announcement the log already holds (revisions of a
+    work order are announced in order, so the newest announcement covers every one before)."""
+    subjects = sorted({_subject(r["work_order_id"]) for r in rows})
+    newest: dict[UUID, int] = {}
+    for raw in (await store.latest(subjects)).values():
+        try:
+            event = raw.decoded().event
+        except PoisonEventError:  # not ours to judge here: the projection dead-letters it
+            continue
+        if isinstance(event, ServerReportCompiled):
+            newest[event.work_order_id] = event.revision
+    return [r for r in rows if r["revision"] > newest.get(r["work_order_id"], 0)]
+
+
+def _subject(work_order_id: UUID) -> str:
+    return subject_for("aggregator", work_order_id, ServerReportCompiled.name)
+
+
+Item = tuple[Event, Metadata, uuid.UUID]
+
+
+def _announcement(row: asyncpg.Record) -> list[Item]:
+    """The events announcing one revision: ``ServerReportCompiled`` with its report, or, for
+    a report too large to travel whole, the parts holding it and then the announcement."""
+    wo, revision, text = row["work_order_id"], row["revision"], row["report"]
     meta = Metadata(actor=SYSTEM, actorrole="system", correlationid=str(wo))
-    return event, meta, uuid.uuid5(NAMESPACE, f"{wo}:{revision}")
+    report = orjson.loads(text)
+    summary = report_summary(report)
+    raw = text.encode()
+    if len(raw) <= INLINE_REPORT_BYTES:
+        event = ServerReportCompiled(work_order_id=wo, revision=revision, report=report, **summary)
+        return [(event, meta, _event_id(wo, revision))]
+    chunks = split_report(raw)
+    items: list[Item] = [
+        (
+            ServerReportPart(
+                work_order_id=wo, revision=revision, index=i, count=len(chunks), chunk=chunk
+            ),
+            meta,
+            _event_id(wo, revision, f"part:{i}"),
+        )
+        for i, chunk in enumerate(chunks)
+    ]
+    event = ServerReportCompiled(
+        work_order_id=wo, revision=revision, report_parts=len(chunks), **summary
+    )
+    return [*items, (event, meta, _event_id(wo, revision))]
+
+
+def _event_id(wo: UUID, revision: int, part: str = "") -> uuid.UUID:
+    """Derived from what it announces: a repeat within JetStream's window is dropped."""
+    return uuid.uuid5(NAMESPACE, f"{wo}:{revision}" + (f":{part}" if part else ""))
 
 
 class Announcer:
@@ -71,10 +145,12 @@ class Announcer:
         *,
         live_schema: Callable[[], str] | None = None,
         interval: float = 1.0,
+        seconds: float = 30.0,
     ) -> None:
         self.store, self.pool, self.projection = store, pool, projection
         self.live_schema = live_schema or (lambda: projection.name)
         self.interval = interval
+        self.seconds = seconds  # what each step of a round may take
         self.looked_at: str | None = None  # the schema whose outbox was last emptied
         self._due = asyncio.Event()
         self._closing = False
@@ -82,7 +158,7 @@ class Announcer:
     async def __call__(self, schema: str) -> None:
         """Publish everything waiting in ``schema``'s outbox now."""
         self.projection.outboxed, self.looked_at = False, None
-        await publish_pending(self.store, self.pool, schema)
+        await publish_pending(self.store, self.pool, schema, seconds=self.seconds)
         self.looked_at = schema
 
     async def after_commit(self, schema: str) -> None:

@@ -1,4 +1,5 @@
-"""Reads of the server-report projection (the live schema the runner is on)."""
+"""Reads of the server-report projection (the live schema the runner is on). Each is bounded
+in time (:class:`BoundedPool`): PostgreSQL down or hung is a BackendUnavailableError."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from uuid import UUID
 
 import asyncpg
 import orjson
+from fieldcrew_shared.database import BoundedPool
 
 from fieldcrew_aggregator.domain import Progress
 
 
-async def progress_of(pool: asyncpg.Pool, schema: str, work_order_id: UUID) -> Progress | None:
+async def progress_of(pool: BoundedPool, schema: str, work_order_id: UUID) -> Progress | None:
     state = await pool.fetchval(
         f"SELECT state FROM {schema}.progress WHERE work_order_id = $1", work_order_id
     )
@@ -20,7 +22,7 @@ async def progress_of(pool: asyncpg.Pool, schema: str, work_order_id: UUID) -> P
 
 
 async def list_progress(
-    pool: asyncpg.Pool,
+    pool: BoundedPool,
     schema: str,
     *,
     crew_member: str | None,
@@ -48,7 +50,7 @@ async def list_progress(
 
 
 async def server_report(
-    pool: asyncpg.Pool, schema: str, work_order_id: UUID, revision: int | None = None
+    pool: BoundedPool, schema: str, work_order_id: UUID, revision: int | None = None
 ) -> tuple[int, dict[str, Any]] | None:
     """The newest (or the given) revision of the work order's server report."""
     row = await pool.fetchrow(
@@ -61,7 +63,7 @@ async def server_report(
 
 
 async def revisions(
-    pool: asyncpg.Pool, schema: str, work_order_id: UUID
+    pool: BoundedPool, schema: str, work_order_id: UUID
 ) -> list[tuple[int, dict[str, Any]]]:
     """Every revision of the work order's server report, oldest first."""
     rows = await pool.fetch(
@@ -72,7 +74,7 @@ async def revisions(
     return [(row["revision"], orjson.loads(row["report"])) for row in rows]
 
 
-async def unannounced(pool: asyncpg.Pool, schema: str, limit: int) -> list[asyncpg.Record]:
+async def unannounced(pool: BoundedPool, schema: str, limit: int) -> list[asyncpg.Record]:
     """Revisions compiled but not yet announced on the bus, in the order they compiled (a
     work order's revisions in order, whatever ``limit`` cuts off). One index lookup per
     revision whatever the planner's statistics say: after a burst (a rebuild) they can claim
@@ -88,7 +90,7 @@ async def unannounced(pool: asyncpg.Pool, schema: str, limit: int) -> list[async
     return rows
 
 
-async def announced(pool: asyncpg.Pool, schema: str, revisions: list[tuple[UUID, int]]) -> None:
+async def announced(pool: BoundedPool, schema: str, revisions: list[tuple[UUID, int]]) -> None:
     """Take announced revisions, ``(work order, revision)``, and any before them, out of the
     outbox."""
     await pool.execute(

@@ -5,7 +5,8 @@ it is recorded. A caller gets an event whole when they may read what it holds, a
 - Notes: the leader reads all, a member their own; anyone else gets a summary (the office
   reads notes merged in the report, not one by one).
 - The leader's report and photos: the crew and the dispatcher (admin); an analyst a summary.
-- Server report revisions: a summary for everyone (the report is read with its own call).
+- Server report revisions: a summary for everyone (the report is read with its own call); the
+  parts a large report travels in are not shown.
 - Share-link activity: the dispatcher (admin) only.
 - Everything else (issue, start, crew changes, rejection, cancellation): whole.
 """
@@ -20,6 +21,7 @@ from fieldcrew_shared.events import (
     MemberNoteAdded,
     PhotoUploaded,
     ServerReportCompiled,
+    ServerReportPart,
 )
 from fieldcrew_shared.records import Recorded
 
@@ -53,16 +55,14 @@ def shaped(record: Recorded, viewer: Viewer) -> dict[str, Any] | None:
     event = record.event
     if event.context == "documents" and viewer.role not in DISPATCHERS:
         return None
+    if isinstance(event, ServerReportPart):  # a large report's transport, not news
+        return None
     data = event.model_dump(mode="json", exclude=set(HIDDEN))
     whole = _whole(record, viewer)
     if not whole:
         data = {k: data[k] for k in SUMMARY.get(type(event), ()) if k in data}
     if isinstance(event, ServerReportCompiled):
-        report = event.report
-        data |= {
-            "report_version": report.get("report_version"),
-            "cancelled": bool(report.get("cancelled")),
-        }
+        data |= {"report_version": event.report_version, "cancelled": event.cancelled}
     envelope = record.envelope
     return {
         "seq": record.seq,

@@ -11,7 +11,13 @@ from typing import Any
 from uuid import UUID
 
 from fieldcrew_shared.errors import NotFoundError
-from fieldcrew_shared.events import ServerReportCompiled, WorkOrderIssued, subject_for
+from fieldcrew_shared.events import (
+    ServerReportCompiled,
+    ServerReportPart,
+    WorkOrderIssued,
+    join_report,
+    subject_for,
+)
 from fieldcrew_shared.eventstore import EventStore
 
 Report = dict[str, Any]
@@ -27,12 +33,22 @@ async def work_order(store: EventStore, work_order_id: UUID) -> WorkOrderIssued 
 
 async def revisions(store: EventStore, work_order_id: UUID) -> dict[int, Report]:
     """Every announced revision of the work order's server report, as the aggregator serves
-    it (``{"revision": n, ...}``)."""
-    loaded = await store.load(subject_for("aggregator", work_order_id, "ServerReportCompiled"))
+    it (``{"revision": n, ...}``). A large report comes in parts, logged before its
+    announcement (ADR 0028)."""
+    loaded = await store.load(subject_for("aggregator", work_order_id))
+    parts: dict[int, dict[int, str]] = {}
     out: dict[int, Report] = {}
     for event in loaded.events:
-        if isinstance(event, ServerReportCompiled) and event.revision not in out:
-            out[event.revision] = {"revision": event.revision, **event.report}
+        if isinstance(event, ServerReportPart):
+            parts.setdefault(event.revision, {}).setdefault(event.index, event.chunk)
+        elif isinstance(event, ServerReportCompiled) and event.revision not in out:
+            report = event.report
+            if report is None:
+                held = parts.get(event.revision, {})
+                if any(i not in held for i in range(event.report_parts)):
+                    continue  # a part the log does not hold: not readable here
+                report = join_report([held[i] for i in range(event.report_parts)])
+            out[event.revision] = {"revision": event.revision, **report}
     return out
 
 

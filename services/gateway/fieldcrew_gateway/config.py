@@ -23,7 +23,17 @@ class Settings(ServiceSettings):
     aggregator_url: str = "http://127.0.0.1:8184"
     documents_url: str = "http://127.0.0.1:8185"
     upstream_timeout: float = Field(
-        default=30.0, gt=0, description="Seconds to connect, send, or wait for an answer"
+        default=4.5,
+        gt=0,
+        description="Seconds to connect to a service, or to wait for its answer (each read), "
+        "before the client is answered 503: longer than a service takes to answer 503 itself "
+        "when its backend hangs (two backend calls of backend_timeout)",
+    )
+    upload_upstream_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="The same for a photo upload, whose answer waits for the image to be "
+        "checked and re-encoded and both copies stored",
     )
     max_upload_bytes: int = Field(
         default=20 * MIB,

@@ -79,10 +79,14 @@ class Upstream(StrEnum):
 
 @dataclass(frozen=True)
 class Upstreams:
-    """The connection pool shared by every forwarded call, and each service's base URL."""
+    """The connection pool shared by every forwarded call, each service's base URL, and how
+    long a call may wait: a photo upload, whose answer waits for the image to be processed,
+    longer than the rest."""
 
     client: aiohttp.ClientSession
     base_urls: Mapping[Upstream, str]
+    timeout: aiohttp.ClientTimeout
+    upload_timeout: aiohttp.ClientTimeout
 
     def url(self, upstream: Upstream, path: str, query: str) -> str:
         """The upstream URL of ``path`` (no ``/api/v1``) with the raw ``query`` string."""
@@ -96,14 +100,9 @@ async def open_upstreams(settings: Settings) -> AsyncIterator[Upstreams]:
 
     aiohttp rather than httpx: forwarding was two thirds of the gateway's CPU with httpx, the
     gateway the busiest process of the crew flow (py-spy, bench/, issue 4)."""
-    seconds = settings.upstream_timeout
     client = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_EXPIRY_SECONDS),
-        # connecting and each read bounded, not the whole call: a slow upload is bounded by
-        # the gateway's body reader (bodies.py)
-        timeout=aiohttp.ClientTimeout(
-            total=None, connect=seconds, sock_connect=seconds, sock_read=seconds
-        ),
+        timeout=_bounded(settings.upstream_timeout),
         # no cookies kept between the calls of different users; upstream addresses come from
         # Settings only, never from proxy variables
         cookie_jar=aiohttp.DummyCookieJar(),
@@ -117,7 +116,20 @@ async def open_upstreams(settings: Settings) -> AsyncIterator[Upstreams]:
         Upstream.documents: settings.documents_url,
     }
     async with client:
-        yield Upstreams(client=client, base_urls=base_urls)
+        yield Upstreams(
+            client,
+            base_urls,
+            _bounded(settings.upstream_timeout),
+            _bounded(settings.upload_upstream_timeout),
+        )
+
+
+def _bounded(seconds: float) -> aiohttp.ClientTimeout:
+    """Connecting and each read bounded, not the whole call: a slow upload is bounded by the
+    gateway's body reader (bodies.py) while it moves."""
+    return aiohttp.ClientTimeout(
+        total=None, connect=seconds, sock_connect=seconds, sock_read=seconds
+    )
 
 
 async def upstream_ready(upstreams: Upstreams, upstream: Upstream, seconds: float) -> Details:
@@ -165,9 +177,15 @@ async def forward(
         if (name := raw_name.decode("latin-1")) in _FORWARDED and name not in headers:
             headers[name] = raw_value.decode("latin-1")
     url = upstreams.url(upstream, path, request.url.query)
+    timeout = upstreams.upload_timeout if content is not None else upstreams.timeout
     try:
         async with upstreams.client.request(
-            request.method, url, data=body, headers=headers, allow_redirects=False
+            request.method,
+            url,
+            data=body,
+            headers=headers,
+            allow_redirects=False,
+            timeout=timeout,
         ) as answer:
             answered = await answer.read()
     except Exception as exc:
