@@ -7,6 +7,7 @@ import json
 import logging
 import random
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -232,6 +233,18 @@ async def test_a_report_too_big_for_one_message_is_announced_and_the_next_ones_t
     assert await outbox(pool, schema) == set()
 
 
+class CountedAnnouncer(Announcer):
+    """The announcer, telling the test each time a round is done."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.rounds: asyncio.Queue[str] = asyncio.Queue()
+
+    async def __call__(self, schema: str) -> None:
+        await super().__call__(schema)
+        self.rounds.put_nowait(schema)
+
+
 async def test_the_announcer_publishes_beside_the_runner_when_a_commit_wakes_it(
     pool: asyncpg.Pool, announcing: EventStore
 ) -> None:
@@ -240,15 +253,21 @@ async def test_the_announcer_publishes_beside_the_runner_when_a_commit_wakes_it(
     projection = ServerReportProjection()
     schema = await project_into(pool, [])
     # a timer that never fires within the test: only the commit can wake it
-    announcer = Announcer(announcing, pool, projection, live_schema=lambda: schema, interval=3600)
+    announcer = CountedAnnouncer(
+        announcing, pool, projection, live_schema=lambda: schema, interval=3600
+    )
     async with Heard(announcing, wo) as heard:
         task = asyncio.create_task(announcer.run())
         try:
+            async with asyncio.timeout(10):
+                await announcer.rounds.get()  # the round at start: nothing waiting yet
             async with pool.acquire() as conn, conn.transaction():
                 await projection.apply(conn, schema, records)
             assert projection.outboxed
             await announcer.after_commit(schema)
             assert await heard.revision() == 1
+            async with asyncio.timeout(10):
+                await announcer.rounds.get()
             announcer.close()
             await task
         finally:
@@ -265,12 +284,14 @@ async def test_the_announcer_looks_at_the_outbox_on_a_timer_with_no_commit_to_wa
     records = crew_flow_records()
     wo = records[0].event.work_order_id
     schema = await project_into(pool, [])
-    announcer = Announcer(
+    announcer = CountedAnnouncer(
         announcing, pool, ServerReportProjection(), live_schema=lambda: schema, interval=0.2
     )
     async with Heard(announcing, wo) as heard:
         task = asyncio.create_task(announcer.run())
         try:
+            async with asyncio.timeout(10):
+                await announcer.rounds.get()  # the round at start: nothing waiting yet
             await project_into(pool, [records], schema)  # the other replica's commit
             assert await heard.revision() == 1
         finally:
