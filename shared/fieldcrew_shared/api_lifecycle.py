@@ -110,6 +110,12 @@ class WorkOrderProgress(WorkOrderSummary, LifecycleOut):
     """A work order's progress (status view), with its lifecycle."""
 
     late_notes: int = Field(ge=0, description="Notes recorded before the report, received after")
+    seq: int = Field(
+        ge=0,
+        description="The log position (stream sequence) of the newest event of the work order"
+        " this view includes: once it reaches the `id` of an event a client got from an event"
+        " stream, the view shows that event",
+    )
 
 
 class ReportLineSummary(BaseModel):

@@ -16,7 +16,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -55,10 +55,13 @@ class Role(StrEnum):
 
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated caller: user id (token ``sub``) and role."""
+    """The authenticated caller: user id (token ``sub``) and role; ``valid_until``: when their
+    token stops being accepted (``exp`` plus the leeway, seconds since the epoch), so that
+    what outlives one request, such as an event stream, ends with it."""
 
     sub: str
     role: Role
+    valid_until: float | None = field(default=None, compare=False)
 
     def require(self, *roles: Role) -> None:
         if self.role not in roles:
@@ -139,8 +142,9 @@ class TokenVerifier:
         if header.get("alg") != key.algorithm:
             raise AuthenticationError(f"token alg must be {key.algorithm} for its key")
         claims = self._claims(token, key)
-        principal = principal_of(claims)
-        entry = _Verified(principal, float(claims["exp"]) + self.leeway, header["kid"], key)
+        valid_until = float(claims["exp"]) + self.leeway
+        principal = replace(principal_of(claims), valid_until=valid_until)
+        entry = _Verified(principal, valid_until, header["kid"], key)
         with self._lock:
             self._cache[digest] = entry
             if len(self._cache) > VERIFIED_CACHE_SIZE:

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from fieldcrew_shared.auth import LEEWAY_SECONDS
 from fieldcrew_shared.eventstore import EventStore
 
+from tests.conftest import TokenFactory
 from tests.e2e.conftest import Crew, history, issue
 
 NOTE = {"findings": "bearing noisy", "parts": [{"part_no": "B-6204", "qty": 1}]}
@@ -154,3 +156,40 @@ async def test_the_office_feed_has_every_work_order_from_now_on(
         f"/work-orders/{wo}/events", headers={**crew.auth(crew.leader), "Last-Event-ID": "x"}
     )
     assert bad.status_code == 422
+
+
+async def test_a_stream_ends_when_its_token_stops_being_accepted(
+    api: httpx.AsyncClient, crew: Crew, token: TokenFactory
+) -> None:
+    wo = await issue(api, crew)
+    # accepted for 8 s more: its exp is past, but within the verifiers' leeway
+    ending = token(crew.dispatcher, "dispatcher", ttl_seconds=8 - LEEWAY_SECONDS)
+    auth = {"Authorization": f"Bearer {ending}"}
+    paths = [f"/work-orders/{wo}/events", "/events"]
+    async with opened(api, paths[0], auth) as one, opened(api, paths[1], auth) as every:
+        assert (await one.next())["type"] == "WorkOrderIssued"
+        async with asyncio.timeout(30):
+            for stream in (one, every):
+                pings = [line async for line in stream.lines if line.startswith(":")]
+                assert pings  # it stayed open (heartbeats every second here), then ended
+    for path in paths:  # the same token once more: refused, so a client signs in again
+        again = await api.get(path, headers=auth)
+        assert again.status_code == 401, again.text
+
+
+async def test_a_view_says_which_events_it_shows(api: httpx.AsyncClient, crew: Crew) -> None:
+    wo = await issue(api, crew)
+    async with opened(api, f"/work-orders/{wo}/events", crew.auth(crew.dispatcher)) as stream:
+        issued = await stream.next()
+        added = await note(api, crew, wo, crew.leader, "impeller chipped")
+        got = (await stream.until("MemberNoteAdded"))[-1]
+        assert got["data"]["note_id"] == added
+    # a client that got event n reads the (projected) view until its seq reaches n
+    async with asyncio.timeout(30):
+        view = (await api.get(f"/work-orders/{wo}", headers=crew.auth(crew.dispatcher))).json()
+        assert view["seq"] >= issued["seq"]
+        while view["seq"] < got["seq"]:
+            view = (await api.get(f"/work-orders/{wo}", headers=crew.auth(crew.dispatcher))).json()
+    assert view["seq"] == got["seq"] and view["notes"] == 1
+    listed = (await api.get("/work-orders", headers=crew.auth(crew.leader))).json()
+    assert [w["seq"] for w in listed if w["id"] == wo] == [got["seq"]]

@@ -344,3 +344,12 @@ def test_a_key_rotated_out_of_the_jwks_takes_its_remembered_tokens_with_it() -> 
     assert check.verify_at_hand(token) is None
     with pytest.raises(AuthenticationError):
         check.verify(token)
+
+
+def test_the_caller_says_until_when_their_token_is_accepted() -> None:
+    claims = claims_for("s", "dispatcher", ISSUER, AUDIENCE)
+    check = verifier(GENUINE)
+    principal = check.verify(GENUINE.sign(claims))
+    assert principal.valid_until == claims["exp"] + check.leeway
+    again = check.verify_at_hand(GENUINE.sign(claims))  # remembered
+    assert again is not None and again.valid_until == principal.valid_until

@@ -20,7 +20,7 @@ from fieldcrew_shared.web import CurrentPrincipal
 
 from fieldcrew_aggregator import queries
 from fieldcrew_aggregator.changes import changes
-from fieldcrew_aggregator.domain import Progress, current_crew, empty_progress, evolve, summary
+from fieldcrew_aggregator.domain import current_crew, empty_progress, evolve, summary
 from fieldcrew_aggregator.timeline import timeline
 
 router = APIRouter(prefix="/work-orders", tags=["work orders"])
@@ -32,10 +32,13 @@ def _runner(request: Request) -> tuple[BoundedPool, str]:
     return BoundedPool(runner.pool, request.app.state.settings.backend_timeout), runner.schema
 
 
-async def _visible_progress(request: Request, work_order_id: UUID, who: Principal) -> Progress:
-    """The work order's progress; when the projection has not seen it yet, what the log says."""
+async def _visible_progress(
+    request: Request, work_order_id: UUID, who: Principal
+) -> queries.Positioned:
+    """The work order's progress and the sequence of its newest event in it; when the
+    projection has not seen the work order yet, what the log says."""
     pool, schema = _runner(request)
-    progress = await queries.progress_of(pool, schema, work_order_id)
+    progress, seq = await queries.progress_of(pool, schema, work_order_id) or (None, 0)
     if progress is None or progress["work_order"] is None:
         issued = await store_of(request).last(
             subject_for("dispatch", work_order_id, "WorkOrderIssued")
@@ -47,8 +50,9 @@ async def _visible_progress(request: Request, work_order_id: UUID, who: Principa
             issued.event,
             issued.envelope.recorded_at,
         )
+        seq = max(seq, issued.seq)
     require_view(Crew.model_validate(current_crew(progress)), who)
-    return progress
+    return progress, seq
 
 
 @router.get("")
@@ -74,7 +78,7 @@ async def list_work_orders(
         limit=limit,
         offset=offset,
     )
-    return [summary(p, now) for p in rows]
+    return [{**summary(p, now), "seq": seq} for p, seq in rows]
 
 
 @router.get("/{work_order_id}")
@@ -82,8 +86,8 @@ async def get_work_order(
     work_order_id: UUID, request: Request, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Status and lifecycle, the current crew, counts and what is missing."""
-    progress = await _visible_progress(request, work_order_id, principal)
-    return summary(progress, datetime.now(UTC))
+    progress, seq = await _visible_progress(request, work_order_id, principal)
+    return {**summary(progress, datetime.now(UTC)), "seq": seq}
 
 
 @router.get("/{work_order_id}/server-report")

@@ -13,12 +13,15 @@ from fieldcrew_shared.database import BoundedPool
 
 from fieldcrew_aggregator.domain import Progress
 
+Positioned = tuple[Progress, int]
+"""A work order's progress and the stream sequence of the newest of its events it holds."""
 
-async def progress_of(pool: BoundedPool, schema: str, work_order_id: UUID) -> Progress | None:
-    state = await pool.fetchval(
-        f"SELECT state FROM {schema}.progress WHERE work_order_id = $1", work_order_id
+
+async def progress_of(pool: BoundedPool, schema: str, work_order_id: UUID) -> Positioned | None:
+    row = await pool.fetchrow(
+        f"SELECT state, last_seq FROM {schema}.progress WHERE work_order_id = $1", work_order_id
     )
-    return orjson.loads(state) if state is not None else None
+    return (orjson.loads(row["state"]), row["last_seq"]) if row is not None else None
 
 
 async def list_progress(
@@ -30,11 +33,11 @@ async def list_progress(
     limit: int,
     offset: int,
     overdue_at: datetime | None = None,
-) -> list[Progress]:
+) -> list[Positioned]:
     """Issued work orders, newest first; only those ``crew_member`` is on when given; only
     those overdue at ``overdue_at`` when given (``fieldcrew_shared.lifecycle.is_overdue``)."""
     rows = await pool.fetch(
-        f"SELECT state FROM {schema}.progress WHERE issued_at IS NOT NULL"
+        f"SELECT state, last_seq FROM {schema}.progress WHERE issued_at IS NOT NULL"
         " AND ($1::text IS NULL OR crew @> ARRAY[$1::text])"
         " AND ($2::text IS NULL OR status = $2)"
         " AND ($5::timestamptz IS NULL OR (due_at < $5"
@@ -46,7 +49,7 @@ async def list_progress(
         offset,
         overdue_at,
     )
-    return [orjson.loads(r["state"]) for r in rows]
+    return [(orjson.loads(r["state"]), r["last_seq"]) for r in rows]
 
 
 async def server_report(

@@ -10,7 +10,9 @@ their stream end.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated
 from uuid import UUID
 
@@ -71,7 +73,8 @@ async def work_order_events(
     require_view(lc.crew, principal)
     viewer = Viewer(principal.sub, principal.role.value, crew_role(lc.crew, principal.sub))
     events = _tail(request).follow(work_order_subjects(work_order_id), start)
-    return EventSourceResponse(_messages(events, viewer), ping=_heartbeat(request))
+    messages = _messages(events, viewer, principal.valid_until)
+    return EventSourceResponse(messages, ping=_heartbeat(request))
 
 
 @router.get("/events", response_class=EventSourceResponse)
@@ -84,26 +87,56 @@ async def office_events(
         raise ForbiddenError("the office's feed is for dispatchers, admins and analysts")
     viewer = Viewer(principal.sub, principal.role.value)
     events = _tail(request).follow(SUBJECTS, _sequence(last_event_id))
-    return EventSourceResponse(_messages(events, viewer), ping=_heartbeat(request))
+    messages = _messages(events, viewer, principal.valid_until)
+    return EventSourceResponse(messages, ping=_heartbeat(request))
+
+
+def _deadline(valid_until: float | None) -> float | None:
+    """``valid_until`` (wall-clock seconds) on the event loop's clock."""
+    if valid_until is None:
+        return None
+    return asyncio.get_running_loop().time() + (valid_until - time.time())
 
 
 async def _messages(
-    events: AsyncIterator[Recorded], viewer: Viewer
+    events: AsyncIterator[Recorded], viewer: Viewer, valid_until: float | None
 ) -> AsyncIterator[dict[str, str]]:
     """Each event the viewer may see as an SSE message; ends when a crew change takes a
-    watching technician off the crew, or when the viewer fell too far behind."""
+    watching technician off the crew, when the viewer fell too far behind (the client
+    reconnects with its Last-Event-ID and catches up from the log), or when the viewer's
+    token stops being accepted (a stream is no way around a token's expiry: the client
+    reconnects with a fresh one)."""
+    messages = _shaped(events, viewer)
+    deadline = _deadline(valid_until)
     try:
-        async for record in events:
-            if isinstance(record.event, CrewChanged) and viewer.crew_role is not None:
-                viewer = Viewer(viewer.user, viewer.role, crew_role(record.event.crew, viewer.user))
-            message = shaped(record, viewer)
-            if message is not None:
-                yield {
-                    "id": str(message["seq"]),
-                    "event": message["type"],
-                    "data": orjson.dumps(message).decode(),
-                }
-            if viewer.role == "technician" and viewer.crew_role is None:
+        while True:
+            timer = asyncio.timeout_at(deadline)  # around the wait only, never a yield
+            try:
+                async with timer:
+                    message = await anext(messages)
+            except (StopAsyncIteration, ListenerTooSlowError):
                 return
-    except ListenerTooSlowError:
-        return  # the client reconnects with its Last-Event-ID and catches up from the log
+            except TimeoutError:
+                if timer.expired():
+                    return
+                raise
+            yield message
+    finally:
+        await messages.aclose()
+
+
+async def _shaped(
+    events: AsyncIterator[Recorded], viewer: Viewer
+) -> AsyncGenerator[dict[str, str]]:
+    async for record in events:
+        if isinstance(record.event, CrewChanged) and viewer.crew_role is not None:
+            viewer = Viewer(viewer.user, viewer.role, crew_role(record.event.crew, viewer.user))
+        message = shaped(record, viewer)
+        if message is not None:
+            yield {
+                "id": str(message["seq"]),
+                "event": message["type"],
+                "data": orjson.dumps(message).decode(),
+            }
+        if viewer.role == "technician" and viewer.crew_role is None:
+            return
