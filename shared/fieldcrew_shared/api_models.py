@@ -9,19 +9,23 @@ aggregator on it). Business rules (who may do what) are not here; they live in e
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from fieldcrew_shared.events import Asset, Customer, Outcome, Phase, Priority, Site
 from fieldcrew_shared.lifecycle import Status
@@ -63,8 +67,35 @@ class CrewIn(Strict):
 Name = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=ONE_LINE)
 ]
-Phone = Annotated[str, StringConstraints(max_length=32, pattern=r"^(\+?[0-9][0-9 ()./-]{2,31})?$")]
-Email = Annotated[str, StringConstraints(max_length=254, pattern=r"^([^@\s]+@[^@\s]+\.[^@\s]+)?$")]
+PHONE = r"^(\+?[0-9][0-9 ()./-]{2,31})?$"
+EMAIL = r"^([^@\s]+@[^@\s]+\.[^@\s]+)?$"
+
+
+def _matching(pattern: str, message: str) -> AfterValidator:
+    """Checks ``pattern`` with a message a person understands (pydantic's names the regex);
+    the schema still carries the pattern for clients."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.match(value):
+            raise PydanticCustomError("string_pattern_mismatch", message)
+        return value
+
+    return AfterValidator(check)
+
+
+Phone = Annotated[
+    str,
+    StringConstraints(max_length=32),
+    _matching(PHONE, "Not a phone number: digits, spaces and + ( ) . / - (3 to 32)"),
+    WithJsonSchema({"type": "string", "maxLength": 32, "pattern": PHONE}),
+]
+Email = Annotated[
+    str,
+    StringConstraints(max_length=254),
+    _matching(EMAIL, "Not an email address (name@example.com)"),
+    WithJsonSchema({"type": "string", "maxLength": 254, "pattern": EMAIL}),
+]
 
 
 class SiteIn(Strict):

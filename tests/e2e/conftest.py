@@ -18,7 +18,7 @@ from fieldcrew_cli.servers import Infra
 from fieldcrew_cli.stack import SERVICES, Stack, service_env
 from fieldcrew_shared.eventstore import EventStore, Loaded, connect
 from nats.js.api import DeliverPolicy
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright, expect
 
 from tests.conftest import TokenFactory
 from tests.images import scene
@@ -51,6 +51,43 @@ async def browser(chromium: Path) -> AsyncIterator[Browser]:
         launched = await playwright.chromium.launch(executable_path=str(chromium), args=FLAGS)
         yield launched
         await launched.close()
+
+
+@pytest.fixture
+def shots(output_dir: Path) -> Path:
+    """Where the console's screenshots go, for a person to look at."""
+    folder = output_dir / "console"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def gateway_url(stack: Stack) -> str:
+    return stack.env["FIELDCREW_GATEWAY_URL"]
+
+
+@pytest.fixture
+async def context(browser: Browser, gateway_url: str) -> AsyncIterator[BrowserContext]:
+    """A browser profile of its own, at a desktop's size, on the session's gateway."""
+    context = await browser.new_context(
+        base_url=gateway_url, viewport={"width": 1280, "height": 900}, accept_downloads=True
+    )
+    context.set_default_timeout(WAIT_MS)
+    yield context
+    await context.close()
+
+
+async def sign_in(page: Page, token: str) -> None:
+    """Sign in to the console with ``token``, as a person pastes it; the board opens."""
+    await page.goto("/console/")
+    await page.get_by_label("Bearer token").fill(token)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#board")).to_be_visible()
+
+
+def row(page: Page, title: str) -> Locator:
+    """The board's row of the work order titled ``title``."""
+    return page.locator("#board tbody tr", has_text=title)
 
 
 @pytest.fixture(scope="session")

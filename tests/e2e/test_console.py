@@ -10,53 +10,17 @@ from __future__ import annotations
 import asyncio
 import io
 import re
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
 
 import httpx
-import pytest
-from fieldcrew_cli.stack import Stack
 from fieldcrew_shared.eventstore import EventStore
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Browser, BrowserContext, expect
 from pypdf import PdfReader
 
 from tests.conftest import TokenFactory
-from tests.e2e.conftest import WAIT_MS, Crew, issue, play_crew_flow
-
-
-@pytest.fixture
-def shots(output_dir: Path) -> Path:
-    folder = output_dir / "console"
-    folder.mkdir(exist_ok=True)
-    return folder
-
-
-@pytest.fixture
-def gateway_url(stack: Stack) -> str:
-    return stack.env["FIELDCREW_GATEWAY_URL"]
-
-
-@pytest.fixture
-async def context(browser: Browser, gateway_url: str) -> AsyncIterator[BrowserContext]:
-    context = await browser.new_context(
-        base_url=gateway_url, viewport={"width": 1280, "height": 900}, accept_downloads=True
-    )
-    context.set_default_timeout(WAIT_MS)
-    yield context
-    await context.close()
-
-
-async def sign_in(page: Page, token: str) -> None:
-    await page.goto("/console/")
-    await page.get_by_label("Bearer token").fill(token)
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page.locator("#board")).to_be_visible()
-
-
-def row(page: Page, title: str):  # type: ignore[no-untyped-def]
-    return page.locator("#board tbody tr", has_text=title)
+from tests.e2e.conftest import WAIT_MS, Crew, issue, play_crew_flow, row, sign_in
 
 
 async def test_a_dispatcher_issues_watches_reports_and_shares(
@@ -72,21 +36,38 @@ async def test_a_dispatcher_issues_watches_reports_and_shares(
     await sign_in(page, crew.tokens[crew.dispatcher])
     await expect(page.get_by_text(f"{crew.dispatcher} · dispatcher")).to_be_visible()
 
-    # The issue form shows the API's own validation messages beside their fields.
+    # The issue form shows the API's own validation messages beside their fields: the site,
+    # asset and customer are records, each field with its own message.
     await page.get_by_role("link", name="Issue a work order").click()
     await page.get_by_label("Crew members (user ids)").fill(f"{crew.leader}, x" * 30)
     await page.get_by_label("Photos each crew member must upload").fill("99")
+    await page.get_by_label("Site name").fill("Depot North")
+    await page.get_by_label("Email").fill("not an address")
     await page.get_by_role("button", name="Issue the work order").click()
     await expect(page.locator("#title-error")).not_to_be_empty()
     await expect(page.get_by_label("Title")).to_have_attribute("aria-invalid", "true")
     await expect(page.locator("#crew\\.leader-error")).not_to_be_empty()
     await expect(page.locator("#min_photos_per_member-error")).to_contain_text("50")
+    await expect(page.locator("#site\\.address-error")).to_contain_text("at least 1 character")
+    await expect(page.get_by_label("Address")).to_have_attribute("aria-invalid", "true")
+    await expect(page.locator("#customer\\.name-error")).not_to_be_empty()
+    await expect(page.locator("#customer\\.email-error")).to_contain_text("Not an email address")
+    await expect(page.locator("#site-error")).to_be_empty()  # nothing said of plain text
     await page.screenshot(path=shots / "issue-form-errors.png", full_page=True)
 
     title = f"Chiller C-{uuid4().hex[:6]} trips"
     await page.get_by_label("Title").fill(title)
-    await page.get_by_label("Site").fill("Depot North")
-    await page.get_by_label("Asset").fill("CH-7")
+    await page.get_by_label("Address").fill("4 Quay Road, Hull")
+    await page.get_by_label("Latitude").fill("53.74")
+    await page.get_by_role("button", name="Issue the work order").click()
+    await expect(page.locator("#site-error")).to_contain_text("give both lat and lon")
+    await page.get_by_label("Longitude").fill("-0.33")
+    await page.get_by_label("Asset id").fill("CH-7")
+    await page.get_by_label("Model").fill("Carrier 30XA")
+    await page.get_by_label("Serial number").fill("SN-88412")
+    await page.get_by_label("Customer name").fill("Hull Cold Store Ltd")
+    await page.get_by_label("Phone").fill("+44 1482 000111")
+    await page.get_by_label("Email").fill("facilities@hullcold.example")
     await page.get_by_label("Priority").select_option("high")
     due = (datetime.now() - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
     await page.get_by_label("Due").fill(due)
@@ -97,9 +78,16 @@ async def test_a_dispatcher_issues_watches_reports_and_shares(
     await expect(page).to_have_url(re.compile(r"#/work-orders/[0-9a-f-]{36}$"))
     work_order_id = page.url.rsplit("/", 1)[1]
     await expect(page.locator("#status")).to_have_text("issued")
+    await expect(page.locator("#site")).to_contain_text("Depot North, 4 Quay Road, Hull")
+    await expect(page.locator("#site")).to_contain_text("53.74, -0.33")
+    await expect(page.locator("#asset")).to_have_text("CH-7 (Carrier 30XA, s/n SN-88412)")
+    await expect(page.locator("#customer")).to_contain_text("facilities@hullcold.example")
 
-    # The board: searched, filtered, and updated as the crew works through the API.
+    # The board: searched (by the asset's serial number too), filtered, and updated as the
+    # crew works through the API.
     await page.get_by_role("link", name="Work orders", exact=True).click()
+    await page.get_by_label("Search title, site or asset").fill("sn-88412")
+    await expect(row(page, title)).to_have_count(1)
     await page.get_by_label("Search title, site or asset").fill("CH-7")
     await expect(row(page, title)).to_contain_text("overdue")
     await page.get_by_label("Overdue only").check()
@@ -121,7 +109,7 @@ async def test_a_dispatcher_issues_watches_reports_and_shares(
                             headers=crew.auth(crew.dispatcher))).json()  # fmt: skip
     for photo in photos:
         await expect(page.locator("#photos")).to_contain_text(photo["sha256"])
-    await expect(page.locator("#leader-report")).to_contain_text("Seal replaced, pump tested")
+    await expect(page.locator("#reports")).to_contain_text("Seal replaced, pump tested")
     await expect(page.locator("#notes")).to_contain_text("merged")
     await expect(page.locator("#revisions")).to_contain_text("first compiled")
     await page.screenshot(path=shots / "work-order.png", full_page=True)

@@ -29,6 +29,12 @@ export function signOut() {
   sessionStorage.removeItem(TOKEN);
 }
 
+// The API no longer accepts this tab's token (expired, or its key rotated): sign in again.
+export function signedOut() {
+  signOut();
+  location.hash = "#/signin";
+}
+
 function decode(value) {
   const parts = String(value || "").trim().split(".");
   if (parts.length !== 3) return null;
@@ -54,17 +60,22 @@ export function me() {
   };
 }
 
+// Answers a read may wait out and ask again: too many requests, a backend briefly down.
+const BUSY = [429, 503];
+
 export async function request(path, { method = "GET", body, headers = {}, raw = false } = {}) {
   const sent = { method, headers: { ...headers, Authorization: `Bearer ${token()}` } };
   if (body !== undefined) {
     sent.body = JSON.stringify(body);
     sent.headers["Content-Type"] = "application/json";
   }
-  const answer = await fetch(API + path, sent);
-  if (answer.status === 401) {
-    signOut();
-    location.hash = "#/signin";
+  let answer = await fetch(API + path, sent);
+  for (let retry = 0; method === "GET" && BUSY.includes(answer.status) && retry < 2; retry += 1) {
+    const wait = Math.min(5, Number(answer.headers.get("Retry-After")) || 1);
+    await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+    answer = await fetch(API + path, sent);
   }
+  if (answer.status === 401) signedOut();
   if (!answer.ok) {
     let error = { message: `HTTP ${answer.status}` };
     try { error = (await answer.json()).error || error; } catch { /* not JSON */ }
@@ -75,6 +86,16 @@ export async function request(path, { method = "GET", body, headers = {}, raw = 
 }
 
 export const get = (path) => request(path);
+
+// ``path``'s view once it shows the event at log position ``seq`` (an event stream's ``id``):
+// views made from projections follow the log a moment later, and say how far they are (``seq``).
+export async function fresh(path, seq = 0, tries = 12) {
+  for (let n = 1; ; n += 1) {
+    const view = await get(path);
+    if (!(view.seq < seq) || n >= tries) return view;
+    await new Promise((resolve) => setTimeout(resolve, 100 * n));
+  }
+}
 export const post = (path, body) => request(path, { method: "POST", body });
 
 let operations = null;
@@ -98,5 +119,6 @@ export async function has(operation) {
 
 export async function statuses() {
   const schema = (await features()).schemas.WorkOrderStatus;
-  return schema && schema.enum ? schema.enum : ["issued", "report_submitted", "completed"];
+  return schema && schema.enum ? schema.enum
+    : ["issued", "in_progress", "report_submitted", "rework", "completed", "cancelled"];
 }

@@ -41,6 +41,18 @@ export function label(value) {
   return String(value);
 }
 
+// A site as one line: its name and address ("" for none).
+export function siteText(site) {
+  return site ? [site.name, site.address].filter(Boolean).join(", ") : "";
+}
+
+// An asset as one line: its id, then model and serial number when known ("" for none).
+export function assetText(asset) {
+  if (!asset) return "";
+  const more = [asset.model, asset.serial ? `s/n ${asset.serial}` : ""].filter(Boolean).join(", ");
+  return more ? `${asset.id} (${more})` : asset.id;
+}
+
 export function missingText(item) {
   switch (item.kind) {
     case "photos": return `photos from ${item.who}: ${item.have} of ${item.need}`;
