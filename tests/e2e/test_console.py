@@ -142,32 +142,6 @@ async def test_a_dispatcher_issues_watches_reports_and_shares(
     await stranger.close()
 
 
-async def test_a_technician_cannot_reach_dispatcher_actions(
-    context: BrowserContext, api: httpx.AsyncClient, crew: Crew, log: EventStore, shots: Path
-) -> None:
-    work_order_id = await issue(api, crew, title=f"Valve V-{uuid4().hex[:6]} sticks")
-    await play_crew_flow(api, crew, log, work_order_id, seed=400)
-    page = await context.new_page()
-    await sign_in(page, crew.tokens[crew.members[0]])
-    await expect(page.get_by_role("link", name="Issue a work order")).to_have_count(0)
-    await page.goto("/console/#/issue")
-    await expect(page.get_by_role("alert")).to_contain_text("Only dispatchers")
-    await page.goto(f"/console/#/work-orders/{work_order_id}")
-    await expect(page.locator("#photos img")).to_have_count(len(crew.everyone))
-    await expect(page.locator("#actions")).to_have_count(0)
-    await expect(page.get_by_role("button", name="Create a share link")).to_have_count(0)
-    await page.screenshot(path=shots / "technician-work-order.png", full_page=True)
-    # Nor by hand: the API refuses the technician's own token.
-    status = await page.evaluate(
-        """async (path) => (await fetch(path, {method: "POST",
-             headers: {"Content-Type": "application/json",
-                       "Authorization": "Bearer " + sessionStorage.getItem("fieldcrew.token")},
-             body: JSON.stringify({expires_in_hours: 1})})).status""",
-        f"/api/v1/work-orders/{work_order_id}/share-links",
-    )
-    assert status == 403
-
-
 async def test_an_analyst_reads_without_acting_and_a_phone_fits(
     context: BrowserContext,
     browser: Browser,

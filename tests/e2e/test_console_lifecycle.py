@@ -20,6 +20,9 @@ from playwright.async_api import BrowserContext, Page, Request, expect
 from tests.e2e.conftest import REPORT, Crew, issue, play_crew_flow, row, sign_in
 
 STAY = "window.stayed = true"  # a reload would forget it
+DISPATCHER_BUTTONS = [
+    "Cancel the work order", "Change the crew", "Send the report back", "Create a share link"
+]  # fmt: skip
 
 
 def listen(page: Page, seen: list[tuple[str, str | None]]) -> None:
@@ -145,7 +148,7 @@ async def test_a_dispatcher_cancels_changes_a_crew_and_rejects_a_report_live(
     assert not [url for url, _ in seen if token in url or "token=" in url]
 
 
-async def test_a_technician_sees_no_dispatcher_actions(
+async def test_a_technician_can_neither_see_nor_reach_dispatcher_actions(
     context: BrowserContext, api: httpx.AsyncClient, crew: Crew, log: EventStore, shots: Path
 ) -> None:
     work_order_id = await issue(api, crew, title=f"Hoist H-{uuid4().hex[:6]} slips")
@@ -159,12 +162,16 @@ async def test_a_technician_sees_no_dispatcher_actions(
     page = await context.new_page()
     await sign_in(page, crew.tokens[crew.leader])
     await expect(page.locator("#live-mode")).to_have_attribute("data-mode", "polling")
+    await expect(page.get_by_role("link", name="Issue a work order")).to_have_count(0)
+    await page.goto("/console/#/issue")
+    await expect(page.get_by_role("alert")).to_contain_text("Only dispatchers")
     await page.goto(f"/console/#/work-orders/{work_order_id}")
     await expect(page.locator("#rework")).to_contain_text("Add the torque values")
     await expect(page.locator('#reports [data-version="1"]')).to_contain_text("rejected")
     await expect(page.locator("#live-mode")).to_have_attribute("data-mode", "live")
     await expect(page.locator("#actions")).to_have_count(0)
-    for name in ("Cancel the work order", "Change the crew", "Send the report back"):
+    await expect(page.locator("#photos img")).to_have_count(len(crew.everyone))
+    for name in DISPATCHER_BUTTONS:
         await expect(page.get_by_role("button", name=name)).to_have_count(0)
     await page.screenshot(path=shots / "technician-rework.png", full_page=True)
     await phone(page, shots / "technician-rework-phone.png")
@@ -177,8 +184,9 @@ async def test_a_technician_sees_no_dispatcher_actions(
                body: JSON.stringify(body)})).status;
              return [await send("POST", "/cancel", {reason: "mine"}),
                      await send("PUT", "/crew", {leader: "me", members: []}),
-                     await send("POST", "/report/reject", {reason: "mine"})];
+                     await send("POST", "/report/reject", {reason: "mine"}),
+                     await send("POST", "/share-links", {expires_in_hours: 1})];
            }""",
         f"/api/v1/work-orders/{work_order_id}",
     )
-    assert answers == [403, 403, 403]
+    assert answers == [403, 403, 403, 403]
