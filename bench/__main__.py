@@ -17,13 +17,13 @@ from typing import Any
 import asyncpg
 from fieldcrew_shared.eventstore import EventStore, connect
 
-from bench import append, e2e, growth, peer, rebuild, uploads
+from bench import append, e2e, export, growth, peer, rebuild, uploads
 from bench.env import BenchEnv, machine, versions
 from bench.rebuild import Log
 from bench.stats import Results, render
 
 RESULTS = Path(__file__).parent / "results"
-SECTIONS = ("growth", "rebuild", "e2e", "uploads", "append", "peer")
+SECTIONS = ("growth", "rebuild", "export", "e2e", "uploads", "append", "peer")
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,10 @@ async def log_sections(
         if profile_into is not None:
             progress(f"rebuild: one more under pyinstrument -> {profile_into}")
             await rebuild.profile(env, log, profile_into)
+    if "export" in only:
+        await fill_to(env, log, scale.large_log)
+        progress("export: ours (Parquet) and the raw read, side by side")
+        await export.run(env, results, reps=scale.reps)
 
 
 async def main(

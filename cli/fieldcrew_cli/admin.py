@@ -12,6 +12,7 @@ from fieldcrew_shared.eventstore import EventStore, connect
 from fieldcrew_shared.rebuild import rebuild
 
 from fieldcrew_cli import local
+from fieldcrew_cli.export import ExportError, ExportRequest, export
 
 
 async def _store() -> EventStore:
@@ -34,6 +35,20 @@ async def rebuild_aggregator(*, switch: bool) -> int:
         f"rebuilt {result.events} events into schema {result.schema} in {result.seconds:.2f} s;"
         f" {verb} (previous: {result.previous})"
     )
+    return 0
+
+
+async def export_events(request: ExportRequest, *, quiet: bool = False) -> int:
+    """``fieldcrew events export``: the summary on stdout, a refusal on stderr (exit 2)."""
+    store = await _store()
+    try:
+        result = await export(store, request, progress=None if quiet else sys.stderr)
+    except ExportError as exc:
+        print(f"fieldcrew events export: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await store.nc.drain()
+    print(result.summary())
     return 0
 
 

@@ -7,10 +7,15 @@ import argparse
 import asyncio
 import os
 import sys
+from datetime import datetime
+from pathlib import Path
 
 from fieldcrew_shared.auth import Role, mint
+from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
 from fieldcrew_cli import backup_commands, local
+
+AWARE: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
 
 
 def _token(args: argparse.Namespace) -> int:
@@ -64,6 +69,54 @@ def _events(args: argparse.Namespace) -> int:
     return asyncio.run(print_events(args.filter, args.work_order, args.start))
 
 
+def _export(args: argparse.Namespace) -> int:
+    from fieldcrew_cli.admin import export_events
+    from fieldcrew_cli.export import ExportRequest
+
+    request = ExportRequest(
+        out=args.out,
+        file_format=args.format,
+        from_seq=args.from_seq,
+        since=args.since,
+        until=args.until,
+        types=tuple(args.type or ()),
+    )
+    return asyncio.run(export_events(request, quiet=args.quiet))
+
+
+def _time(text: str) -> datetime:
+    """An RFC 3339 time with its offset (argparse's ``type``)."""
+    try:
+        return AWARE.validate_python(text)
+    except ValidationError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an RFC 3339 time with an offset, e.g. 2026-11-02T08:00:00Z"
+        ) from None
+
+
+def _export_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from fieldcrew_cli.export import FORMATS
+
+    x = sub.add_parser(
+        "export",
+        help="export the log as files, one table per event type (docs/analytics.md)",
+        description="Export the event log: one row per event, the envelope and the data as"
+        " typed columns, one folder per event type; incremental (a manifest records the last"
+        " sequence exported and the next export starts after it).",
+    )
+    x.add_argument("--format", choices=FORMATS, default="parquet")
+    x.add_argument("--out", type=Path, required=True, help="folder of the export")
+    start = x.add_mutually_exclusive_group()
+    start.add_argument("--from-seq", type=int, metavar="N", help="first stream sequence")
+    start.add_argument("--since", type=_time, metavar="TIME", help="first event stored then")
+    x.add_argument("--until", type=_time, metavar="TIME", help="last event stored by then")
+    x.add_argument(
+        "--type", action="extend", nargs="+", metavar="TYPE", help="only these CloudEvents types"
+    )
+    x.add_argument("--quiet", action="store_true", help="no progress bar")
+    x.set_defaults(func=_export)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fieldcrew", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -96,6 +149,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--work-order", default=None, help="only this work order's events")
     e.add_argument("--start", type=int, default=1, help="first stream sequence")
     e.set_defaults(func=_events)
+    _export_parser(e.add_subparsers(dest="events_command"))
     backup_commands.add_commands(sub)
     return p
 

@@ -16,6 +16,7 @@ import json
 import logging
 from collections.abc import Sequence
 from contextlib import suppress
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import orjson
@@ -315,6 +316,34 @@ class EventStore:
             raise BackendUnavailableError("JetStream is not answering") from exc
         return int(info.state.last_seq)
 
+    async def first_stored_at(self, when: datetime) -> int | None:
+        """The sequence of the first event the log stored at or after ``when`` (JetStream's
+        own clock), or None when every event is older."""
+        async with _Inbox(self.nc) as inbox:
+            got, _ = await self._get(inbox, SUBJECTS, 0, 1, start_time=when)
+        return got[0].seq if got else None
+
+    async def first_recorded_at(self, when: datetime) -> int | None:
+        """The sequence of the first event, in log order, recorded (``recordedat``) at or
+        after ``when``: the log before it is what had been recorded by then. None when there
+        is none yet. Found where JetStream stored ``when`` (an event is stored after it is
+        recorded), then read on over the few events that were in flight at ``when``."""
+        start = await self.first_stored_at(when)
+        while start is not None:
+            batch = await self.read(SUBJECTS, start, 64)
+            for raw in batch:
+                recorded = _recorded_at(raw.body)
+                if recorded is None or recorded >= when:
+                    return raw.seq
+            start = batch[-1].seq + 1 if batch else None
+        return None
+
+    async def last_recorded_by(self, when: datetime) -> int:
+        """The sequence that ends the log as it stood at ``when``: every event before the
+        first recorded after it (0: none)."""
+        after = await self.first_recorded_at(when + timedelta(microseconds=1))
+        return (after if after is not None else await self.last_sequence() + 1) - 1
+
     async def read(self, subject_filter: str, start: int, batch: int = BATCH) -> list[RawEvent]:
         """Up to ``batch`` raw events matching ``subject_filter`` from sequence ``start`` on, in
         one batched direct get (NATS >= 2.11)."""
@@ -322,12 +351,20 @@ class EventStore:
             return (await self._get(inbox, subject_filter, start, batch))[0]
 
     async def _get(
-        self, inbox: _Inbox, subject_filter: str, start: int, batch: int
+        self,
+        inbox: _Inbox,
+        subject_filter: str,
+        start: int,
+        batch: int,
+        start_time: datetime | None = None,
     ) -> tuple[list[RawEvent], int | None]:
-        """One batched direct get: up to ``batch`` events from ``start`` on, and how many more
-        match after them (``Nats-Num-Pending``; None when the server does not say). The
-        messages arrive on ``inbox`` until the end-of-batch message."""
+        """One batched direct get: up to ``batch`` events from ``start`` (or from the first
+        stored at ``start_time``) on, and how many more match after them
+        (``Nats-Num-Pending``; None when the server does not say). The messages arrive on
+        ``inbox`` until the end-of-batch message."""
         request: dict[str, object] = {"seq": start, "batch": batch}
+        if start_time is not None:
+            request = {"start_time": _rfc3339(start_time), "batch": batch}
         if subject_filter != SUBJECTS:
             # The whole stream is read without a filter: with the wildcard, the server's work
             # per message grew with the messages left after it (100k-event log: 109 us of its
@@ -418,6 +455,22 @@ def _failure(exc: Exception, what: str) -> BackendUnavailableError:
     if isinstance(exc, MaxPayloadError):
         return EventLogRefusedError(f"could not {what}: larger than NATS's max_payload")
     return BackendUnavailableError(f"JetStream did not {what} ({type(exc).__name__})")
+
+
+def _recorded_at(body: bytes) -> datetime | None:
+    """An envelope's ``recordedat``; None when the body has none (it is not an envelope)."""
+    try:
+        return datetime.fromisoformat(orjson.loads(body)["recordedat"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _rfc3339(when: datetime) -> str:
+    """``when`` in UTC as the server parses it (RFC 3339, nanoseconds)."""
+    if when.tzinfo is None:
+        raise ValueError("a time without its UTC offset")
+    utc = when.astimezone(UTC)
+    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond * 1000:09d}Z"
 
 
 def _subject(event: Event, envelope: Envelope) -> str:
