@@ -116,14 +116,23 @@ class OutputFiles:
         self.rows: dict[str, int] = {}
 
     def write(self, folder: str, table: pa.Table) -> None:
+        self._open(folder, table.schema).write(table)
+        self.rows[folder] = self.rows.get(folder, 0) + table.num_rows
+
+    def cover(self, tables: dict[str, pa.Schema]) -> None:
+        """An empty file for each of ``tables`` (folder: schema) that has none yet, so that
+        a query of a type no event of which was exported yet finds its columns."""
+        for folder, schema in tables.items():
+            if folder not in self.open and not any((self.out / folder).glob(f"*.{self.format}")):
+                self._open(folder, schema)
+
+    def _open(self, folder: str, schema: pa.Schema) -> TableWriter:
         if folder not in self.open:
             final = self.out / folder / f"part-{self.first_seq:012d}.{self.format}"
             final.parent.mkdir(parents=True, exist_ok=True)
             temporary = final.with_name(f".{final.name}.tmp")
-            writer = WRITERS[self.format](temporary, table.schema)
-            self.open[folder] = (writer, temporary, final)
-        self.open[folder][0].write(table)
-        self.rows[folder] = self.rows.get(folder, 0) + table.num_rows
+            self.open[folder] = (WRITERS[self.format](temporary, schema), temporary, final)
+        return self.open[folder][0]
 
     def finish(self) -> list[Path]:
         """Close every file and give it its name; the files, by folder."""

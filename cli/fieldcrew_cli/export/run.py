@@ -96,14 +96,20 @@ async def export(
     if last < first:
         return result
     files = OutputFiles(request.out, request.file_format, first)
+    columns = catalogue_columns()
     try:
-        await _copy(store, Converter(catalogue_columns(), types), files, result, progress)
+        await _copy(store, Converter(columns, types), files, result, progress)
+        files.cover({c.table_name: c.schema for c in columns.values() if _wanted(c, types)})
         result.files = files.finish()
     except BaseException:
         files.abandon()
         raise
     write_manifest(request.out, manifest, _run_record(request, result))
     return result
+
+
+def _wanted(columns: EventColumns, types: frozenset[str] | None) -> bool:
+    return types is None or columns.type_name in types
 
 
 def _check_manifest(
