@@ -77,9 +77,7 @@ async def play_known_log(play: Played, tag: str) -> dict[str, Any]:
     for n in (n1, n2, n3):
         await play(n)
     r1 = report(wo1, lena, (n1.note_id, n2.note_id))
-    r1 = r1.model_copy(
-        update={"parts": n2.parts[1:] + (n2.parts[0].model_copy(update={"qty": 2}),)}
-    )
+    r1 = r1.model_copy(update={"parts": (*n2.parts[1:], n2.parts[0].model_copy(update={"qty": 2}))})
     await play(r1)
     await play(report(wo2, lena, (n3.note_id,)).model_copy(update={"parts": n3.parts}))
     await play(report(wo3, tom, ()))
@@ -94,8 +92,11 @@ async def play_known_log(play: Played, tag: str) -> dict[str, Any]:
     return {"lena": lena, "max": max_, "ida": ida, "tom": tom, "wo": (wo1, wo2, wo3)}
 
 
+Known = tuple[duckdb.DuckDBPyConnection, Played, dict[str, Any]]
+
+
 @pytest.fixture
-async def known(admin: EventStore, tmp_path: Path) -> AsyncIterator[tuple[duckdb.DuckDBPyConnection, Played, dict[str, Any]]]:  # fmt: skip
+async def known(admin: EventStore, tmp_path: Path) -> AsyncIterator[Known]:
     """The known log exported into ``<tmp>/export``, and a DuckDB session in ``<tmp>`` with
     the page's views."""
     play = Played(admin)
@@ -146,7 +147,7 @@ async def test_photos_per_member(known: Any) -> None:
     }  # fmt: skip
     assert rows[p["ida"]]["photos"] == 2 and rows[p["ida"]]["work_orders"] == 1
     assert rows[p["max"]]["distinct_images"] == 1 and set(rows) == {p["lena"], p["ida"], p["max"]}
-    assert list(rows)[0] in (p["lena"], p["ida"])  # most photos first
+    assert next(iter(rows)) in (p["lena"], p["ida"])  # most photos first
 
 
 async def test_parts_used(known: Any) -> None:

@@ -11,6 +11,7 @@ the first one recorded after T. So a range is always a whole stretch of the log,
 from __future__ import annotations
 
 import asyncio
+import io
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -21,7 +22,15 @@ from typing import Any, TextIO
 import pyarrow as pa
 from fieldcrew_shared.events import CATALOGUE, UPCASTERS, next_version
 from fieldcrew_shared.eventstore import SUBJECTS, EventStore, RawEvent
-from tqdm import tqdm
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from fieldcrew_cli.export.columns import EventColumns, catalogue_columns
 from fieldcrew_cli.export.files import (
@@ -166,9 +175,8 @@ async def _copy(
     pending: dict[str, list[pa.Table]] = {}
     columns = converter.columns
     total = result.last_sequence - result.first_sequence + 1
-    with tqdm(
-        total=total, unit="ev", unit_scale=True, file=progress, disable=progress is None
-    ) as bar:
+    with _bar(progress) as bar:
+        task = bar.add_task("", total=total)
         async for batch in _batches(store, result.first_sequence, result.last_sequence):
             converted = converter.convert(batch)
             append_rejected(files.out, converted.rejected)
@@ -178,9 +186,23 @@ async def _copy(
                 pending.setdefault(type_name, []).append(table)
                 if sum(t.num_rows for t in pending[type_name]) >= ROW_GROUP:
                     result.events += _flush(files, columns[type_name], pending.pop(type_name))
-            bar.update(batch[-1].seq - batch[0].seq + 1 if batch else 0)
+            bar.advance(task, batch[-1].seq - batch[0].seq + 1)
         for type_name, tables in pending.items():
             result.events += _flush(files, columns[type_name], tables)
+
+
+def _bar(stream: TextIO | None) -> Progress:
+    """A progress bar of sequences done out of the range, on ``stream`` (None: not shown)."""
+    return Progress(
+        TextColumn("export"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("sequences"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(file=stream or io.StringIO()),
+        disable=stream is None,
+    )
 
 
 def _flush(files: OutputFiles, columns: EventColumns, tables: list[pa.Table]) -> int:
