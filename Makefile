@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 UV := $(VENV)/bin/uv
 BIN := $(VENV)/bin
 
-.PHONY: install run demo test check unit fmt bench bench-quick clean browser-tools
+.PHONY: install run demo test check unit fmt bench bench-quick clean browser-tools asyncapi
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +43,7 @@ unit: install
 check: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared/fieldcrew_shared cli/fieldcrew_cli services/*/fieldcrew_*
+	$(BIN)/mypy shared/fieldcrew_shared cli/fieldcrew_cli services/*/fieldcrew_* examples
 
 ## Benchmarks (bench/README.md): fresh real servers, every figure of issue 4, a table on
 ## stdout and bench/results/<name>.json. Not part of `make test`.
@@ -53,6 +53,10 @@ bench: install
 ## The small version of the benchmarks (under 2 minutes on a quiet machine).
 bench-quick: install
 	$(BIN)/python -m bench --quick
+
+## The event contract, docs/asyncapi.json, generated again from the catalogue.
+asyncapi: install
+	$(BIN)/fieldcrew asyncapi
 
 fmt: install
 	$(BIN)/ruff format .

@@ -6,13 +6,13 @@ connection pool to the services it forwards to.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 
 import uvicorn
-from fastapi import FastAPI
-from fieldcrew_shared import logs
+from fastapi import FastAPI, Response
+from fieldcrew_shared import asyncapi, logs
 from fieldcrew_shared.health import readiness_of
 from fieldcrew_shared.service import new_app
 
@@ -41,6 +41,17 @@ from fieldcrew_gateway.server import uvicorn_config
 async def root() -> dict[str, str]:
     """Where the API and its docs are."""
     return {"service": "fieldcrew gateway", "docs": "/docs", "api": API_PREFIX}
+
+
+def event_contract() -> Callable[[], Awaitable[Response]]:
+    """``GET /asyncapi.json``: the AsyncAPI 3.0 document of the events (as
+    docs/asyncapi.json), made once; public, as ``/openapi.json`` is."""
+    body = asyncapi.render().encode()
+
+    async def contract() -> Response:
+        return Response(body, media_type="application/json")
+
+    return contract
 
 
 def body_policy(settings: Settings) -> BodyPolicy:
@@ -80,6 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(RateLimitMiddleware, buckets=buckets, verifier=app.state.verifier)
     app.add_middleware(CorrelationIdMiddleware)
     app.add_api_route("/", root, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/asyncapi.json", event_contract(), methods=["GET"], include_in_schema=False)
     app.include_router(router)
     app.include_router(documents.router)
     app.include_router(documents.share_router)
