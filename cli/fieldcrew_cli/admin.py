@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 import sys
+from uuid import UUID
 
 import asyncpg
+from fieldcrew_aggregator.as_of import Moment, progress_as_of
 from fieldcrew_aggregator.projection import ServerReportProjection
 from fieldcrew_shared.envelope import decode
+from fieldcrew_shared.errors import InvalidCommandError
 from fieldcrew_shared.eventstore import EventStore, connect
 from fieldcrew_shared.rebuild import rebuild
 
 from fieldcrew_cli import local
 from fieldcrew_cli.export import ExportError, ExportRequest, export
+from fieldcrew_cli.replay import ReplayError, check_schema, load_projection, replay
 
 
 async def _store() -> EventStore:
@@ -49,6 +55,66 @@ async def export_events(request: ExportRequest, *, quiet: bool = False) -> int:
     finally:
         await store.nc.drain()
     print(result.summary())
+    return 0
+
+
+async def print_report(work_order_id: UUID, as_of: str | None) -> int:
+    """``fieldcrew report``: a server report as it stood at ``as_of`` (default: now), folded
+    from the log by the aggregator's own fold, as JSON on stdout."""
+    try:
+        moment = Moment.parse(as_of) if as_of is not None else Moment()
+    except InvalidCommandError as exc:
+        print(f"fieldcrew report: {exc.message}", file=sys.stderr)
+        return 2
+    store = await _store()
+    try:
+        progress = await progress_as_of(store, work_order_id, moment)
+    finally:
+        await store.nc.drain()
+    if progress["work_order"] is None:
+        print(f"fieldcrew report: no work order {work_order_id} by then", file=sys.stderr)
+        return 1
+    if progress["compiled"] is None:
+        print("fieldcrew report: its server report was not compiled by then", file=sys.stderr)
+        return 1
+    report = {"revision": progress["revision"], **progress["compiled"]}
+    sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+async def replay_projection(spec: str, schema: str, *, follow: bool) -> int:
+    """``fieldcrew replay``: an analyst's projection into its own schema of the running
+    system's PostgreSQL (``FIELDCREW_DATABASE_URL``); with ``follow``, until Ctrl-C."""
+    try:
+        projection = load_projection(spec)
+        check_schema(schema)
+    except ReplayError as exc:
+        print(f"fieldcrew replay: {exc}", file=sys.stderr)
+        return 2
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    store = await _store()
+    url = local.read_env()["FIELDCREW_DATABASE_URL"]
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
+
+    def reached(position: int) -> None:
+        print(f"{schema}: applied up to sequence {position}", file=sys.stderr, flush=True)
+
+    try:
+        if follow:
+            print(f"following the log into schema {schema}; Ctrl-C stops", file=sys.stderr)
+        result = await replay(
+            store, pool, projection, schema, follow=follow, stop=stop, reached=reached
+        )
+    finally:
+        await pool.close()
+        await store.nc.drain()
+    print(
+        f"{projection.name}: schema {result.schema} holds the log up to sequence"
+        f" {result.position}; {result.dead_letters} dead letters"
+    )
     return 0
 
 

@@ -7,8 +7,9 @@ import argparse
 import asyncio
 import os
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from uuid import UUID
 
 from fieldcrew_shared.auth import Role, mint
 from pydantic import AwareDatetime, TypeAdapter, ValidationError
@@ -84,11 +85,38 @@ def _export(args: argparse.Namespace) -> int:
     return asyncio.run(export_events(request, quiet=args.quiet))
 
 
+def _replay(args: argparse.Namespace) -> int:
+    from fieldcrew_cli.admin import replay_projection
+
+    return asyncio.run(replay_projection(args.projection, args.schema, follow=args.follow))
+
+
+def _report(args: argparse.Namespace) -> int:
+    from fieldcrew_cli.admin import print_report
+
+    return asyncio.run(print_report(args.work_order, args.as_of))
+
+
+def _asyncapi(args: argparse.Namespace) -> int:
+    from fieldcrew_shared.asyncapi import render
+
+    text = render()
+    if args.check:
+        if not args.out.exists() or args.out.read_text() != text:
+            print(f"{args.out} is not the generated document: run `fieldcrew asyncapi`")
+            return 1
+        print(f"{args.out} is up to date")
+        return 0
+    args.out.write_text(text)
+    print(f"wrote {args.out}")
+    return 0
+
+
 def _time(text: str) -> datetime:
     """An RFC 3339 time with its offset (argparse's ``type``)."""
     try:
-        return AWARE.validate_python(text)
-    except ValidationError:
+        return AWARE.validate_python(text).astimezone(UTC)
+    except (ValidationError, OverflowError):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an RFC 3339 time with an offset, e.g. 2026-11-02T08:00:00Z"
         ) from None
@@ -150,6 +178,28 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--start", type=int, default=1, help="first stream sequence")
     e.set_defaults(func=_events)
     _export_parser(e.add_subparsers(dest="events_command"))
+    rl = sub.add_parser(
+        "replay",
+        help="run a projection of your own from the log into its own schema (docs/projections.md)",
+    )
+    rl.add_argument("--projection", required=True, metavar="MODULE:NAME", help="its class")
+    rl.add_argument("--schema", required=True, help="the PostgreSQL schema it writes into")
+    rl.add_argument("--follow", action="store_true", help="keep applying new events (Ctrl-C)")
+    rl.set_defaults(func=_replay)
+    rp = sub.add_parser(
+        "report", help="a server report as it stood at any moment, folded from the log"
+    )
+    rp.add_argument("work_order", type=UUID, help="the work order's id")
+    rp.add_argument(
+        "--as-of",
+        metavar="TIME_OR_SEQ",
+        help="an RFC 3339 time or a stream sequence (default: now)",
+    )
+    rp.set_defaults(func=_report)
+    a = sub.add_parser("asyncapi", help="write the AsyncAPI document of the events")
+    a.add_argument("--out", type=Path, default=Path("docs/asyncapi.json"))
+    a.add_argument("--check", action="store_true", help="only say whether --out is up to date")
+    a.set_defaults(func=_asyncapi)
     backup_commands.add_commands(sub)
     return p
 

@@ -341,7 +341,11 @@ class EventStore:
     async def last_recorded_by(self, when: datetime) -> int:
         """The sequence that ends the log as it stood at ``when``: every event before the
         first recorded after it (0: none)."""
-        after = await self.first_recorded_at(when + timedelta(microseconds=1))
+        try:
+            later = when + timedelta(microseconds=1)
+        except OverflowError:  # the end of time: everything was recorded by then
+            return await self.last_sequence()
+        after = await self.first_recorded_at(later)
         return (after if after is not None else await self.last_sequence() + 1) - 1
 
     async def read(self, subject_filter: str, start: int, batch: int = BATCH) -> list[RawEvent]:
@@ -469,8 +473,9 @@ def _rfc3339(when: datetime) -> str:
     """``when`` in UTC as the server parses it (RFC 3339, nanoseconds)."""
     if when.tzinfo is None:
         raise ValueError("a time without its UTC offset")
-    utc = when.astimezone(UTC)
-    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond * 1000:09d}Z"
+    u = when.astimezone(UTC)
+    date = f"{u.year:04d}-{u.month:02d}-{u.day:02d}"
+    return f"{date}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}.{u.microsecond * 1000:09d}Z"
 
 
 def _subject(event: Event, envelope: Envelope) -> str:

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,6 +24,7 @@ from fieldcrew_shared.errors import PoisonEventError
 from fieldcrew_shared.events import PhotoUploaded, ServerReportCompiled, subject_for
 from fieldcrew_shared.eventstore import SUBJECTS, EventStore, Recorded, connect
 
+from tests.cli import fieldcrew
 from tests.unit.factories import issued, note, photo, report
 
 META = Metadata(actor="lena", actorrole="technician", correlationid="c-export", causationid="k")
@@ -275,21 +273,12 @@ async def test_an_export_that_would_not_fit_the_folder_is_refused(
         )
 
 
-def cli(infra: Infra, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """The ``fieldcrew`` command as an analyst runs it, against the session's NATS."""
-    env = {**os.environ, "FIELDCREW_NATS_URL": infra.nats_url, "FIELDCREW_DATA_DIR": str(tmp_path)}
-    return subprocess.run(
-        [sys.executable, "-m", "fieldcrew_cli", *args],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-
-
 async def test_the_events_command_prints_a_work_orders_history_as_json_lines(
     infra: Infra, admin: EventStore, tmp_path: Path
 ) -> None:
     wo = uuid4()
     seqs = await play(admin, wo)
-    done = cli(infra, tmp_path, "events", "--work-order", str(wo))
+    done = await fieldcrew(infra.nats_url, tmp_path, "events", "--work-order", str(wo))
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert [line["seq"] for line in lines] == seqs
@@ -297,8 +286,9 @@ async def test_the_events_command_prints_a_work_orders_history_as_json_lines(
     assert lines[1]["type"] == "fieldcrew.team.MemberNoteAdded.v1"
     assert lines[1]["data"]["labour_minutes"] == 45
 
-    only = cli(
-        infra, tmp_path, "events", "--filter", f"fieldcrew.photos.{wo}.>", "--start", str(seqs[0])
+    photos = f"fieldcrew.photos.{wo}.>"
+    only = await fieldcrew(
+        infra.nats_url, tmp_path, "events", "--filter", photos, "--start", str(seqs[0])
     )
     assert [json.loads(line)["seq"] for line in only.stdout.splitlines()] == seqs[4:6]
 
@@ -308,11 +298,18 @@ async def test_the_export_command_shows_progress_and_refuses_clearly(
 ) -> None:
     seqs = await play(admin, uuid4())
     out = tmp_path / "out"
-    done = cli(infra, tmp_path, "events", "export", "--format", "parquet", "--out", str(out),
-               "--from-seq", str(seqs[0]))  # fmt: skip
+    start = str(seqs[0])
+    done = await fieldcrew(
+        infra.nats_url, tmp_path, "events", "export", "--format", "parquet", "--out", str(out),
+        "--from-seq", start,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "exported sequences" in done.stdout and "sequences" in done.stderr  # the bar
-    again = cli(infra, tmp_path, "events", "export", "--format", "csv", "--out", str(out))
+    again = await fieldcrew(
+        infra.nats_url, tmp_path, "events", "export", "--format", "csv", "--out", str(out)
+    )
     assert again.returncode == 2 and "holds a parquet export" in again.stderr
-    bad = cli(infra, tmp_path, "events", "export", "--out", str(out), "--since", "yesterday")
+    bad = await fieldcrew(
+        infra.nats_url, tmp_path, "events", "export", "--out", str(out), "--since", "yesterday"
+    )
     assert bad.returncode == 2 and "RFC 3339" in bad.stderr

@@ -11,7 +11,7 @@ from fieldcrew_shared.access import OFFICE_ROLES, require_view
 from fieldcrew_shared.api_models import MAX_QUERY_INT, WorkOrderStatus
 from fieldcrew_shared.auth import Principal
 from fieldcrew_shared.database import BoundedPool
-from fieldcrew_shared.errors import NotFoundError
+from fieldcrew_shared.errors import InvalidCommandError, NotFoundError
 from fieldcrew_shared.events import Crew, WorkOrderIssued, subject_for
 from fieldcrew_shared.fingerprint import fingerprint
 from fieldcrew_shared.projection import ProjectionRunner
@@ -19,6 +19,7 @@ from fieldcrew_shared.service import store_of
 from fieldcrew_shared.web import CurrentPrincipal
 
 from fieldcrew_aggregator import queries
+from fieldcrew_aggregator.as_of import Moment, progress_as_of
 from fieldcrew_aggregator.changes import changes
 from fieldcrew_aggregator.domain import current_crew, empty_progress, evolve, summary
 from fieldcrew_aggregator.timeline import timeline
@@ -96,9 +97,19 @@ async def get_server_report(
     request: Request,
     principal: CurrentPrincipal,
     revision: Annotated[int | None, Query(ge=1, le=MAX_QUERY_INT)] = None,
+    as_of: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
-    """The compiled server report (newest revision unless one is asked for); 404 before."""
+    """The compiled server report (newest revision unless one is asked for, or as it stood
+    at ``as_of``: a stream sequence or an RFC 3339 time); 404 before it was compiled."""
     await _visible_progress(request, work_order_id, principal)
+    if as_of is not None:
+        if revision is not None:
+            raise InvalidCommandError("ask for a revision or as_of, not both", code="invalid_as_of")
+        moment = Moment.parse(as_of)
+        progress = await progress_as_of(store_of(request), work_order_id, moment)
+        if progress["compiled"] is None:
+            raise NotFoundError("the server report was not compiled by then", code="not_compiled")
+        return {"revision": progress["revision"], **progress["compiled"]}
     pool, schema = _runner(request)
     found = await queries.server_report(pool, schema, work_order_id, revision)
     if found is None:

@@ -14,6 +14,7 @@ Progress is a plain JSON-able dict so that the projection can store it as one JS
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -143,6 +144,17 @@ def _add_report(progress: Progress, event: LeaderReportSubmitted, at: str) -> bo
     if newest is None or newest.get("report_version", 1) < event.report_version:
         progress["report"] = report
     return True
+
+
+def fold_history(work_order_id: str, history: Iterable[tuple[Event, datetime]]) -> Progress:
+    """A work order's progress from its events (each with when it was recorded), folded in
+    the order given with the rule checked after each, as the projection folds the log: the
+    same events in the same order give the same revisions."""
+    progress = empty_progress(work_order_id)
+    for event, recorded_at in history:
+        if fold(progress, event, recorded_at):
+            recompile(progress)
+    return progress
 
 
 def copy_progress(progress: Progress) -> Progress:

@@ -145,7 +145,7 @@ class ServerReportProjection:
     ) -> None:
         for record in records:
             if isinstance(record.event, WorkOrderIssued | CrewChanged):
-                _check_storable(record.event)
+                check_storable(record.event)
         replay = self._replays.get(schema)
         ids = list(dict.fromkeys(r.event.work_order_id for r in records))
         states: dict[UUID, Progress] = {}
@@ -247,7 +247,7 @@ class ServerReportProjection:
         self._replays.pop(schema, None)
 
 
-def _check_storable(event: WorkOrderIssued | CrewChanged) -> None:
+def check_storable(event: WorkOrderIssued | CrewChanged) -> None:
     """PostgreSQL's text cannot hold NUL: a crew name with one would fail the row's write.
     Refused here, as the event is folded, so that it is dead-lettered on its own, also in a
     replay that writes the row much later (ValueError: a poison event)."""

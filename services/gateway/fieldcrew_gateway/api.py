@@ -86,6 +86,10 @@ router = APIRouter(
     responses=openapi.EVERY_ROUTE,
 )
 COMMAND = [Depends(command_headers)]
+AS_OF_PATTERN = (
+    r"^([0-9]{1,19}|[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2}))$"
+)
 WorkOrderId = Annotated[UUID, Path(description="The work order's id")]
 PhotoId = Annotated[UUID, Path(description="The photo's id")]
 
@@ -354,8 +358,20 @@ async def get_server_report(
             ge=1, le=MAX_QUERY_INT, description="Default: the newest", json_schema_extra=not_null
         ),
     ] = None,
+    as_of: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            pattern=AS_OF_PATTERN,
+            description="The report as it stood at this moment: a stream sequence (the log up"
+            " to it) or an RFC 3339 time with its offset; not with `revision`",
+            examples=["2026-11-02T08:00:00Z", "1234"],
+            json_schema_extra=not_null,
+        ),
+    ] = None,
 ) -> Response:
-    """The final server report and its revision number; 404 until it is compiled."""
+    """The final server report and its revision number; 404 until it is compiled (or, with
+    `as_of`, if it was not compiled by then)."""
     return await forward(
         request, Upstream.aggregator, f"/work-orders/{work_order_id}/server-report"
     )
