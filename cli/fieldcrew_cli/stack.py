@@ -16,6 +16,7 @@ from fieldcrew_shared.eventstore import EventStore, connect
 
 from fieldcrew_cli.servers import Infra
 from fieldcrew_cli.servers.child import Child, Readiness, launch_all
+from fieldcrew_cli.servers.nats_server import INTEGRATION_USER
 from fieldcrew_cli.servers.process import ManagedProcess, spawn
 
 SERVICES = ("dispatch", "team", "photos", "aggregator", "documents", "gateway")
@@ -130,7 +131,7 @@ class Stack:
         """The process environment of service ``name``: its own NATS user, nobody else's."""
         env = {**os.environ, **self.env, "FIELDCREW_PORT": str(self.ports[name])}
         own = env.get(nats_url_variable(name))
-        for service in SERVICES:
+        for service in (*SERVICES, INTEGRATION_USER):
             env.pop(nats_url_variable(service), None)
         if name == "gateway":  # speaks HTTP only
             env.pop("FIELDCREW_NATS_URL", None)

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from fieldcrew_cli.servers.child import Child, launch_all
 from fieldcrew_cli.servers.credentials import persisted_secret
-from fieldcrew_cli.servers.nats_server import SERVICE_USERS, NatsServer
+from fieldcrew_cli.servers.nats_server import INTEGRATION_USER, SERVICE_USERS, NatsServer
 from fieldcrew_cli.servers.ports import Ports, ensure_free
 from fieldcrew_cli.servers.postgres_server import PostgresServer
 from fieldcrew_cli.servers.process import ManagedProcess
@@ -134,7 +134,8 @@ class EmbeddedServers:
 
     def _nats(self) -> NatsServer:
         password = persisted_secret(self.data_dir, "nats_password")
-        services = {s: persisted_secret(self.data_dir, f"nats_password_{s}") for s in SERVICE_USERS}
+        users = (*SERVICE_USERS, INTEGRATION_USER)
+        services = {s: persisted_secret(self.data_dir, f"nats_password_{s}") for s in users}
         port, monitor = self.ports.nats, self.ports.nats_monitor
         return NatsServer(self.data_dir / "nats", port, monitor, password, services)
 
@@ -149,7 +150,7 @@ class EmbeddedServers:
 def _nats_urls_from_env() -> dict[str, str]:
     """Services' own users on an external NATS (``FIELDCREW_<SERVICE>_NATS_URL``)."""
     env = os.environ
-    names = {s: f"FIELDCREW_{s.upper()}_NATS_URL" for s in SERVICE_USERS}
+    names = {s: f"FIELDCREW_{s.upper()}_NATS_URL" for s in (*SERVICE_USERS, INTEGRATION_USER)}
     return {s: env[name] for s, name in names.items() if env.get(name)}
 
 

@@ -5,6 +5,7 @@ Users (the same layout as ``deploy/nats/nats-server.conf``):
 - ``fieldcrew``, the admin: no restrictions. It creates the stream (``fieldcrew run`` and the
   test session do that before any service starts) and serves the CLI's ``rebuild``/``events``.
 - ``dispatch``, ``team``, ``photos``, ``aggregator``, ``documents``: :func:`service_permissions`.
+- ``integration``, for readers outside the company: :func:`integration_permissions`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from fieldcrew_cli.servers.process import ManagedProcess, find_binary, spawn, wa
 NATS_USER = "fieldcrew"  # the admin
 SERVICE_USERS = ("dispatch", "team", "photos", "aggregator", "documents")
 DURABLES: Mapping[str, tuple[str, ...]] = {"aggregator": ("aggregator",)}
+INTEGRATION_USER = "integration"
+INTEGRATION_INBOX = "_INBOX_integration"  # its clients connect with this inbox prefix
 STREAM_ADMIN_OPS = ("CREATE", "UPDATE", "DELETE", "PURGE", "MSG.DELETE", "RESTORE", "SNAPSHOT")
 
 
@@ -50,10 +53,52 @@ def service_permissions(service: str, stream: str = STREAM) -> dict[str, dict[st
     return {"publish": {"allow": allow, "deny": deny}, "subscribe": {"allow": ["_INBOX.>"]}}
 
 
+def integration_permissions(stream: str = STREAM) -> dict[str, dict[str, list[str]]]:
+    """What the integration user may do: read the log (stream info, direct gets), create, use
+    and delete consumers of its own, replies on its own inbox prefix; publish nothing to the
+    log, list no consumers, and touch none of the services' (denied by name: NATS permissions
+    match whole subject tokens, so a name prefix cannot be granted; ADR 0041)."""
+    js = "$JS.API"
+    allow = [
+        f"{js}.INFO",
+        f"{js}.STREAM.NAMES",  # which stream holds a subject (clients ask before subscribing)
+        f"{js}.STREAM.INFO.{stream}",
+        f"{js}.DIRECT.GET.{stream}",
+        f"{js}.DIRECT.GET.{stream}.>",
+        f"{js}.CONSUMER.INFO.{stream}.*",
+        f"{js}.CONSUMER.CREATE.{stream}.*",
+        f"{js}.CONSUMER.CREATE.{stream}.*.>",
+        f"{js}.CONSUMER.DELETE.{stream}.*",
+        f"{js}.CONSUMER.MSG.NEXT.{stream}.*",
+        f"$JS.ACK.{stream}.*.>",
+        f"$JS.FC.{stream}.>",  # an ordered consumer's flow-control replies
+    ]
+    deny = ["fieldcrew.>", f"{js}.CONSUMER.LIST.>", f"{js}.CONSUMER.NAMES.>"]
+    for durable in sorted({d for ds in DURABLES.values() for d in ds}):
+        deny += [
+            f"{js}.CONSUMER.*.{stream}.{durable}",
+            f"{js}.CONSUMER.*.{stream}.{durable}.>",
+            f"{js}.CONSUMER.*.*.{stream}.{durable}",  # MSG.NEXT, DURABLE.CREATE
+            f"$JS.ACK.{stream}.{durable}.>",
+        ]
+    deny += [f"{js}.STREAM.{op}.>" for op in STREAM_ADMIN_OPS]
+    return {
+        "publish": {"allow": allow, "deny": deny},
+        "subscribe": {"allow": [f"{INTEGRATION_INBOX}.>"]},
+    }
+
+
+def permissions_of(user: str) -> dict[str, dict[str, list[str]]]:
+    """The permissions of a user of the embedded server other than the admin."""
+    if user == INTEGRATION_USER:
+        return integration_permissions()
+    return service_permissions(user)
+
+
 @dataclass(frozen=True)
 class NatsServer:
     """A single-node JetStream server on loopback: the admin user and one user per service
-    (``service_passwords``: service name → password)."""
+    and the integration user (``service_passwords``: user → password)."""
 
     root: Path
     port: int
@@ -104,7 +149,7 @@ class NatsServer:
     def _users(self) -> list[dict[str, object]]:
         admin: dict[str, object] = {"user": NATS_USER, "password": self.password}
         services: list[dict[str, object]] = [
-            {"user": name, "password": pw, "permissions": service_permissions(name)}
+            {"user": name, "password": pw, "permissions": permissions_of(name)}
             for name, pw in self.service_passwords.items()
         ]
         return [admin, *services]
