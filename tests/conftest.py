@@ -86,6 +86,7 @@ def service_env(infra: Infra, keys: tuple[Path, Path]) -> dict[str, str]:
         "FIELDCREW_JWT_PUBLIC_KEY_FILE": str(keys[1]),
         "FIELDCREW_JWT_ISSUER": ISSUER,
         "FIELDCREW_JWT_AUDIENCE": AUDIENCE,
+        "FIELDCREW_WEBHOOK_KEY": "test webhook key " + "0" * 32,
     }
 
 

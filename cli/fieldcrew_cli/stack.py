@@ -16,6 +16,7 @@ from fieldcrew_shared.eventstore import EventStore, connect
 
 from fieldcrew_cli.servers import Infra
 from fieldcrew_cli.servers.child import Child, Readiness, launch_all
+from fieldcrew_cli.servers.credentials import persisted_secret
 from fieldcrew_cli.servers.nats_server import INTEGRATION_USER
 from fieldcrew_cli.servers.process import ManagedProcess, spawn
 
@@ -59,6 +60,8 @@ def service_env(infra: Infra, public_key: Path, ports: dict[str, int]) -> dict[s
         **{f"FIELDCREW_{s.upper()}_URL": f"http://127.0.0.1:{ports[s]}" for s in SERVICES},
         # where customers reach the gateway: share links start with it
         "FIELDCREW_PUBLIC_URL": f"http://127.0.0.1:{ports['gateway']}",
+        # seals webhooks' URLs and secrets in the log: kept beside the token keys
+        "FIELDCREW_WEBHOOK_KEY": persisted_secret(public_key.parent, "webhook_key"),
     }
 
 

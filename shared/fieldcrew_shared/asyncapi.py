@@ -110,7 +110,7 @@ ENVELOPE_ATTRIBUTES = {
     "id": "The event id (a UUID), also its `Nats-Msg-Id`: a consumer drops a repeat by it",
     "source": "The service that published it: `fieldcrew/<service>`",
     "type": "`fieldcrew.<service>.<EventName>.v<version>`",
-    "subject": "The aggregate it belongs to: the work order's id",
+    "subject": "The aggregate it belongs to: the work order's id (a webhook's, for its own)",
     "time": "When it happened (on the device, for work recorded offline)",
     "recordedat": "When the server recorded it",
     "correlationid": "The request or flow it belongs to",
@@ -148,16 +148,18 @@ def _channel_id(cls: type[Event]) -> str:
 
 
 def _channel(cls: type[Event]) -> dict[str, Any]:
+    whose = "work order" if cls.about_work_order else cls.aggregate_parameter.removesuffix("Id")
     return {
-        "address": f"fieldcrew.{cls.context}.{{workOrderId}}.{cls.name}",
+        "address": f"fieldcrew.{cls.context}.{{{cls.aggregate_parameter}}}.{cls.name}",
         "title": cls.name,
         "description": (
-            f"{cls.name} events of every work order: subscribe with"
-            f" `fieldcrew.{cls.context}.*.{cls.name}`; one work order's with"
-            f" `fieldcrew.{cls.context}.<work order id>.{cls.name}`."
+            f"Every {cls.name} event: subscribe with `fieldcrew.{cls.context}.*.{cls.name}`;"
+            f" one {whose}'s with `fieldcrew.{cls.context}.<{whose} id>.{cls.name}`."
         ),
         "parameters": {
-            "workOrderId": {"description": "The work order's id (a UUID): the CloudEvents subject"}
+            cls.aggregate_parameter: {
+                "description": f"The {whose}'s id (a UUID): the CloudEvents subject"
+            }
         },
         "messages": {cls.name: {"$ref": f"#/components/messages/{cls.name}"}},
     }

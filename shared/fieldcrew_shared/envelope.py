@@ -85,7 +85,7 @@ def seal(event: Event, meta: Metadata, *, source: str, event_id: UUID | None = N
             "id": str(event_id or uuid4()),
             "source": source,
             "type": event.type_name(),
-            "subject": str(event.work_order_id),
+            "subject": str(event.aggregate_id),
             "time": meta.occurred_at or now,
             "data": event.model_dump(mode="json"),
             "correlationid": meta.correlationid,

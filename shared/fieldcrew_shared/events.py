@@ -18,15 +18,24 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+NO_WORK_ORDER = UUID(int=0)
+"""The ``work_order_id`` of an event that is not about a work order."""
+
 
 class Event(BaseModel):
-    """Base of every event. ``context`` and ``name`` place it on the bus."""
+    """Base of every event. ``context`` and ``name`` place it on the bus.
+
+    Almost every event is about a work order, and its subject names it. An event of another
+    aggregate (a webhook subscription) sets ``about_work_order`` False, names its own id in
+    ``aggregate_id``, and leaves ``work_order_id`` as ``NO_WORK_ORDER`` (ADR 0043)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     context: ClassVar[str]
     name: ClassVar[str]
     version: ClassVar[int] = 1
+    about_work_order: ClassVar[bool] = True
+    aggregate_parameter: ClassVar[str] = "workOrderId"  # its id's name in docs/asyncapi.json
 
     work_order_id: UUID
 
@@ -36,9 +45,14 @@ class Event(BaseModel):
         return f"fieldcrew.{cls.context}.{cls.name}.v{cls.version}"
 
     @property
+    def aggregate_id(self) -> UUID:
+        """The id its subject names (the CloudEvents ``subject``): the work order's."""
+        return self.work_order_id
+
+    @property
     def subject(self) -> str:
         """The NATS subject: ``fieldcrew.<context>.<work_order_id>.<EventName>``."""
-        return subject_for(self.context, self.work_order_id, self.name)
+        return subject_for(self.context, self.aggregate_id, self.name)
 
 
 def subject_for(context: str, work_order_id: UUID | str, name: str = ">") -> str:
@@ -423,6 +437,27 @@ class ShareLinkViewed(Event):
     view: SharedView
 
 
+class WebhookRegistered(Event):
+    """An admin registered a URL to be sent every event of the types it names (``*``: all).
+    Its URL and signing secret are ``sealed``: encrypted with the aggregator's webhook key, so
+    that no reader of the log learns where events go or how they are signed (ADR 0043)."""
+
+    context: ClassVar[str] = "aggregator"
+    name: ClassVar[str] = "WebhookRegistered"
+    about_work_order: ClassVar[bool] = False
+    aggregate_parameter: ClassVar[str] = "webhookId"
+
+    work_order_id: UUID = Field(default=NO_WORK_ORDER, exclude=True)
+    webhook_id: UUID
+    event_types: tuple[str, ...]
+    sealed: str
+    registered_by: str
+
+    @property
+    def aggregate_id(self) -> UUID:
+        return self.webhook_id
+
+
 CATALOGUE: dict[str, type[Event]] = {
     cls.type_name(): cls
     for cls in (
@@ -439,6 +474,7 @@ CATALOGUE: dict[str, type[Event]] = {
         ShareLinkCreated,
         ShareLinkRevoked,
         ShareLinkViewed,
+        WebhookRegistered,
     )
 }
 """Current version of every event, by CloudEvents ``type``."""

@@ -23,7 +23,7 @@ class RawEvent:
         its own context's subjects."""
         envelope, event = decode_event(self.body)
         check_origin(envelope, self.subject)
-        return Recorded(self.seq, envelope, event)
+        return Recorded(self.seq, envelope, event, self.body)
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class Recorded:
     seq: int
     envelope: Envelope
     event: Event
+    body: bytes = b""  # as stored (when read from the log): what a webhook is sent
 
 
 @dataclass(frozen=True)

@@ -156,6 +156,12 @@ def _url_problems(env: str, urls: str, *, needs_credentials: bool) -> list[str]:
     return sorted(set(problems))
 
 
+def weak_secret(value: str) -> str | None:
+    """Why ``value`` is too weak for a secret in production (None: it is not)."""
+    problems = _weak_secret("", value)
+    return problems[0].strip() if problems else None
+
+
 def _weak_secret(what: str, value: str) -> list[str]:
     if why := _placeholder(value):
         return [f"{what} {why}"]

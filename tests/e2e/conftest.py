@@ -98,6 +98,12 @@ def stack(
     stack.ports = {name: free_port() for name in SERVICES}
     stack.env = service_env(infra, keys[1], stack.ports)
     stack.env["FIELDCREW_LIVE_HEARTBEAT"] = "1"  # live streams' heartbeats, seen within a test
+    # webhooks given up on quickly (tests/e2e/test_webhooks.py)
+    stack.env |= {
+        "FIELDCREW_WEBHOOK_TIMEOUT": "1.5",
+        "FIELDCREW_WEBHOOK_ATTEMPTS": "3",
+        "FIELDCREW_WEBHOOK_RETRY_FIRST": "0.2",
+    }
     stack.start()
     yield stack
     stack.stop()
@@ -127,6 +133,8 @@ class Crew:
     members: list[str]
     outsider: str
     tokens: dict[str, str]
+    admin: str = ""
+    analyst: str = ""
 
     @property
     def everyone(self) -> list[str]:
@@ -143,7 +151,8 @@ def crew(token: TokenFactory) -> Crew:
     tokens = {p: token(p, "technician") for p in (leader, *members, f"eve-{tag}")}
     tokens[f"dora-{tag}"] = token(f"dora-{tag}", "dispatcher")
     tokens[f"ana-{tag}"] = token(f"ana-{tag}", "analyst")
-    return Crew(f"dora-{tag}", leader, members, f"eve-{tag}", tokens)
+    tokens[f"ada-{tag}"] = token(f"ada-{tag}", "admin")
+    return Crew(f"dora-{tag}", leader, members, f"eve-{tag}", tokens, f"ada-{tag}", f"ana-{tag}")
 
 
 async def issue(api: httpx.AsyncClient, crew: Crew, **extra: Any) -> str:

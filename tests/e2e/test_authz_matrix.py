@@ -18,6 +18,8 @@ decided here (and in docs/adr/0010-who-may-read-what.md):
 - Submit the report: its leader only. Read it: the dispatcher (admin) and its crew.
 - Read photos (their presigned URLs hand out the evidence bytes): the dispatcher (admin) and
   its crew, not the analyst.
+- Webhooks (register, list, read deliveries): the admin only (ADR 0043); a webhook nobody
+  registered (X) is 404 for the admin, 403 for everyone else.
 - A work order nobody issued is 404 for every caller with a valid token (ids are random UUIDs
   and anyone in the office may list them, so existence is no secret); then the rules above
   give 403. A photo id of another work order is 404 on yours (and 403 on theirs).
@@ -114,11 +116,20 @@ GET  /work-orders/{wo}/share-links    A      200        200   403    403    403 
 GET  /work-orders/{wo}/share-links    X      404        404   404    404    404    404     401
 DELETE /work-orders/{wo}/share-links/{link} A 204       204   403    403    403    403     401
 DELETE /work-orders/{wo}/share-links/{link} X 404       404   404    404    404    404     401
+POST /webhooks                        -      403        201   403    403    403    403     401
+GET  /webhooks                        -      403        200   403    403    403    403     401
+GET  /webhooks/{hook}/deliveries      H      403        200   403    403    403    403     401
+GET  /webhooks/{hook}/deliveries      X      403        404   403    403    403    403     401
 """
 
 NOTE = {"findings": "seal worn", "actions": "replaced", "parts": [{"part_no": "S-1", "qty": 1}]}
 REPORT = {"summary": "Seal replaced", "root_cause": "wear", "outcome": "resolved"}
 REASON = {"reason": "asked by the authorization matrix"}
+# a type rarely recorded: its deliveries (to a port nothing listens on) stay few
+WEBHOOK = {
+    "url": "http://127.0.0.1:9/hook",
+    "event_types": ["fieldcrew.documents.ShareLinkRevoked.v1"],
+}
 
 
 @dataclass(frozen=True)
@@ -134,6 +145,8 @@ class Row:
     @property
     def services(self) -> tuple[str, ...]:
         """The services that serve this operation when called directly."""
+        if self.path.startswith("/webhooks"):
+            return ("aggregator",)
         if "/share-links" in self.path or self.path.endswith(".pdf"):
             return ("documents",)
         if self.path.endswith(("/timeline", "/revisions")):
@@ -175,6 +188,7 @@ class World:
     log: EventStore
     wo: dict[str, str] = field(default_factory=dict)
     photo: dict[str, str] = field(default_factory=dict)
+    hook: dict[str, str] = field(default_factory=dict)  # H: a registered webhook, X: none
     seeds: itertools.count[int] = field(default_factory=itertools.count)
 
     def auth(self, column: str) -> dict[str, str]:
@@ -269,6 +283,9 @@ async def world(stack: Stack, infra: Infra, token: TokenFactory) -> AsyncIterato
         )
         world.wo["B"], world.photo["b"] = await complete(world, "B", ["tech_b", "member_b"])
         world.wo["X"] = str(uuid4())
+        r = await gateway.post("/webhooks", json=WEBHOOK, headers=world.auth("setup"))
+        assert r.status_code == 201, r.text
+        world.hook = {"H": r.json()["id"], "X": str(uuid4())}
         yield world
     await nc.drain()
 
@@ -287,7 +304,7 @@ async def send(
     photo: str,
     link: str = "",
 ) -> httpx.Response:
-    path = row.path.format(wo=wo, photo=photo, link=link)
+    path = row.path.format(wo=wo, photo=photo, link=link, hook=world.hook.get(row.target, ""))
     headers = {**world.auth(column), "Idempotency-Key": uuid4().hex}
     if row.method == "GET" and path.endswith("/events"):  # a stream: its head is the answer
         async with client.stream("GET", path, headers=world.auth(column)) as streamed:
@@ -312,6 +329,7 @@ async def send(
         "/cancel": REASON,
         "/reject": REASON,
         "/crew": {"leader": people["member"], "members": [people["leader"]]},
+        "/webhooks": WEBHOOK,
     }["/" + path.rsplit("/", 1)[-1]]
     return await client.request(row.method, path, json=body, headers=headers)
 
@@ -324,6 +342,8 @@ async def run_cell(world: World, client: httpx.AsyncClient, row: Row, column: st
     wo = await world.issue(wo_target) if fresh else world.wo.get(wo_target, "")
     link = await world.share(wo) if "{link}" in row.path else ""
     watched = f"fieldcrew.*.{wo}.>" if wo else "fieldcrew.dispatch.*.WorkOrderIssued"
+    if row.path.startswith("/webhooks"):
+        watched = "fieldcrew.aggregator.*.WebhookRegistered"
     before = await last_seq(world.log, watched)
     r = await send(world, client, row, column, wo, world.photo.get(photo_owner, ""), link)
     after = await last_seq(world.log, watched)

@@ -74,13 +74,14 @@ async def test_a_replay_applies_the_log_once_and_goes_on_from_its_position(
     who, schema = f"max-{uuid4().hex[:6]}", schema_name()
     await add_note(team, who, 30, datetime(2026, 11, 3, 9, tzinfo=UTC))
     await add_note(team, who, 45, datetime(2026, 11, 6, 16, tzinfo=UTC))
-    await add_note(team, who, 20, datetime(2026, 11, 10, 8, tzinfo=UTC))
+    last = await add_note(team, who, 20, datetime(2026, 11, 10, 8, tzinfo=UTC))
     first = await replay(team, pool, LabourMinutesPerWeek(), schema)
     assert await labour(pool, schema, who) == {MONDAY: (75, 2), NEXT_MONDAY: (20, 1)}
-    assert first.position == await team.last_sequence() and first.dead_letters == 0
+    assert first.position >= last and first.dead_letters == 0
 
-    again = await replay(team, pool, LabourMinutesPerWeek(), schema)  # nothing new: no change
-    assert again.position == first.position
+    # again: on from its position (other tests' services may have added events meanwhile)
+    again = await replay(team, pool, LabourMinutesPerWeek(), schema)
+    assert again.position >= first.position
     assert await labour(pool, schema, who) == {MONDAY: (75, 2), NEXT_MONDAY: (20, 1)}
 
     await add_note(team, who, 5, datetime(2026, 11, 11, 8, tzinfo=UTC))

@@ -51,7 +51,8 @@ def test_every_catalogue_event_has_its_channel_operation_and_message() -> None:
     assert types == set(CATALOGUE)
     for cls in CATALOGUE.values():
         channel = doc["channels"][f"{cls.context}.{cls.name}"]
-        assert channel["address"] == f"fieldcrew.{cls.context}.{{workOrderId}}.{cls.name}"
+        address = f"fieldcrew.{cls.context}.{{{cls.aggregate_parameter}}}.{cls.name}"
+        assert channel["address"] == address and cls.aggregate_parameter in channel["parameters"]
         operation = doc["operations"][f"{cls.context}.{cls.name}.publish"]
         assert operation["action"] == "send" and operation["tags"] == [{"name": cls.context}]
 

@@ -64,7 +64,7 @@ def test_golden_samples_of_every_version_load(path: Path, decoder: Decoder) -> N
     envelope, event = decoder(path.read_bytes())
     stem = envelope.type.rpartition(".v")[0]
     assert event.type_name() == next(t for t in CATALOGUE if t.startswith(f"{stem}.v"))
-    assert str(event.work_order_id) == envelope.subject
+    assert str(event.aggregate_id) == envelope.subject
 
 
 @DECODERS

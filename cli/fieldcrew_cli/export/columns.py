@@ -50,6 +50,7 @@ class EventColumns:
     required: frozenset[str]
     defaults: dict[str, Any]
     renamed: dict[str, str]  # data field -> column, where a field's name is an envelope's
+    about_work_order: bool = True  # False: its subject is another aggregate's id
 
 
 def columns_of(cls: type[Event]) -> EventColumns:
@@ -84,6 +85,7 @@ def columns_of(cls: type[Event]) -> EventColumns:
         required=frozenset(schema.get("required", ())) - SKIPPED_DATA,
         defaults=defaults,
         renamed=renamed,
+        about_work_order=cls.about_work_order,
     )
 
 

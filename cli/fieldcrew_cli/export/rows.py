@@ -215,6 +215,8 @@ def _shape(columns: EventColumns, seqs: list[int], parsed: pa.Table) -> pa.Table
     """The parsed envelope and data as the export's columns, defaults filled in."""
     arrays: list[Any] = [pa.array(seqs, pa.int64())]
     arrays += [parsed.column(attr) for _, attr, _ in ENVELOPE if attr]
+    if not columns.about_work_order:  # its subject is its own aggregate's id
+        arrays[4] = pa.nulls(len(seqs), pa.string())
     data = parsed.column("data").combine_chunks()
     for f in columns.parse_schema.field("data").type:
         values = pc.struct_field(data, f.name)

@@ -2,7 +2,7 @@
 
 The projection runner and the announcer run as supervised background tasks: a failure is
 logged with its traceback and the task starts again with backoff, and ``/readyz`` answers 503
-while either is down (docs/adr/0026).
+while either is down (docs/adr/0026). So do the webhook projection and sender (ADR 0043).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from fieldcrew_aggregator.api import router
 from fieldcrew_aggregator.config import Settings
 from fieldcrew_aggregator.projection import ServerReportProjection
 from fieldcrew_aggregator.publisher import Announcer
+from fieldcrew_aggregator.webhooks.api import router as webhooks_router
+from fieldcrew_aggregator.webhooks.worker import start_webhooks
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -40,9 +42,11 @@ def create_app(settings: Settings) -> FastAPI:
         readiness.add("lag", runner.lag)
         projecting.start()
         announcing.start()
+        app.state.webhooks, stop_webhooks = await start_webhooks(settings, store, pool, readiness)
 
         async def finish() -> None:
             try:
+                await stop_webhooks()
                 await projecting.stop()
             finally:
                 await announcing.stop()  # after the runner: it announces the last commits
@@ -50,7 +54,11 @@ def create_app(settings: Settings) -> FastAPI:
         backends.stack.push_async_callback(finish)
 
     return event_sourced_app(
-        "fieldcrew aggregator", settings, "fieldcrew/aggregator", [router], start_projection
+        "fieldcrew aggregator",
+        settings,
+        "fieldcrew/aggregator",
+        [router, webhooks_router],
+        start_projection,
     )
 
 

@@ -146,6 +146,10 @@ class ServerReportProjection:
         for record in records:
             if isinstance(record.event, WorkOrderIssued | CrewChanged):
                 check_storable(record.event)
+        # a webhook's registration is no work order's: the webhook projection reads it
+        records = [r for r in records if r.event.about_work_order]
+        if not records:
+            return
         replay = self._replays.get(schema)
         ids = list(dict.fromkeys(r.event.work_order_id for r in records))
         states: dict[UUID, Progress] = {}

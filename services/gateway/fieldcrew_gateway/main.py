@@ -36,6 +36,7 @@ from fieldcrew_gateway.proxy import (
     upstream_ready,
 )
 from fieldcrew_gateway.server import uvicorn_config
+from fieldcrew_gateway.webhooks import router as webhooks_router
 
 
 async def root() -> dict[str, str]:
@@ -95,6 +96,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(router)
     app.include_router(documents.router)
     app.include_router(documents.share_router)
+    app.include_router(webhooks_router)
     console.mount(app, settings)
     return app
 
