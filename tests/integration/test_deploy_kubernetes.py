@@ -15,7 +15,13 @@ from urllib.parse import urlsplit
 import kubernetes_validate
 import pytest
 import yaml
-from fieldcrew_cli.servers.nats_server import NATS_USER, SERVICE_USERS, service_permissions
+from fieldcrew_cli.servers.nats_server import (
+    INTEGRATION_USER,
+    NATS_USER,
+    SERVICE_USERS,
+    integration_permissions,
+    service_permissions,
+)
 from fieldcrew_cli.servers.process import find_binary
 from fieldcrew_cli.stack import SERVICES
 
@@ -172,8 +178,9 @@ def test_nats_users_and_permissions_are_the_embedded_servers(
     nats_values: Doc, docs: list[Doc]
 ) -> None:
     users = {u["user"]: u for u in nats_values["config"]["merge"]["authorization"]["users"]}
-    assert set(users) == {NATS_USER, *SERVICE_USERS}
+    assert set(users) == {NATS_USER, *SERVICE_USERS, INTEGRATION_USER}
     assert "permissions" not in users[NATS_USER]  # the admin: unrestricted
+    assert users[INTEGRATION_USER]["permissions"] == integration_permissions()
     for service in SERVICE_USERS:
         assert users[service]["permissions"] == service_permissions(service)
     # every password is an environment variable of the NATS container, from the Secret
