@@ -11,7 +11,15 @@ CHECKS = {
     "dispatch": {"nats"},
     "team": {"nats"},
     "photos": {"nats", "s3"},
-    "aggregator": {"nats", "postgres", "projection", "announcer", "lag"},
+    "aggregator": {
+        "nats",
+        "postgres",
+        "projection",
+        "announcer",
+        "lag",
+        "webhook-projection",
+        "webhook-sender",
+    },
     "documents": {"nats", "s3"},
     "gateway": {"dispatch", "team", "photos", "aggregator", "documents"},
 }
