@@ -17,7 +17,7 @@ import pytest
 from fieldcrew_cli.export import ExportRequest, export
 from fieldcrew_cli.servers import Infra
 from fieldcrew_shared.envelope import Metadata
-from fieldcrew_shared.events import Event, ServerReportCompiled
+from fieldcrew_shared.events import Event, LeaderReportRejected, ServerReportCompiled
 from fieldcrew_shared.eventstore import EventStore, connect
 
 from tests.unit.factories import issued, note, photo, report
@@ -57,6 +57,13 @@ class Played:
         start = self.recorded[(wo, "WorkOrderIssued")][0]
         end = min(self.recorded[(wo, "ServerReportCompiled")])
         return (end - start).total_seconds() / 60
+
+
+def rejected(wo: UUID, version: int) -> LeaderReportRejected:
+    return LeaderReportRejected(
+        work_order_id=wo, report_id=uuid4(), report_version=version, reason="photos blurred",
+        rejected_by="dora",
+    )  # fmt: skip
 
 
 def compiled(wo: UUID, revision: int) -> ServerReportCompiled:
@@ -158,22 +165,29 @@ async def test_parts_used(known: Any) -> None:
     ]
 
 
-async def test_rework_rate_is_zero_while_reports_are_submitted_once(known: Any) -> None:
+async def test_rework_rate_is_zero_while_no_report_is_sent_back(known: Any) -> None:
     db, _, _ = known
     assert run(db, "rework_rate") == [
-        {"reported_work_orders": 3, "reworked": 0, "rework_percent": 0}
+        {"reported_work_orders": 3, "reworked": 0, "rework_percent": 0, "rework_rounds": 0}
     ]
 
 
-async def test_rework_rate_counts_a_report_submitted_again(
+async def test_rework_rate_counts_reports_sent_back(
     known: Any, admin: EventStore, tmp_path: Path
 ) -> None:
     db, play, p = known
     _, wo2, _ = p["wo"]
-    await play(report(wo2, p["lena"], ()))  # a second version of its report
+    for version in (1, 2):  # sent back twice; the leader submitted versions 2 and 3
+        await play(rejected(wo2, version))
+        await play(report(wo2, p["lena"], ()).model_copy(update={"report_version": version + 1}))
     await export(admin, ExportRequest(out=tmp_path / "export"), progress=None)
     assert run(db, "rework_rate") == [
-        {"reported_work_orders": 3, "reworked": 1, "rework_percent": 33.3}
+        {"reported_work_orders": 3, "reworked": 1, "rework_percent": 33.3, "rework_rounds": 2}
+    ]
+    # parts: only the latest version of wo2's report counts (it has none)
+    assert run(db, "parts_used") == [
+        {"part_no": "BOLT-M8", "quantity": 8, "work_orders": 1},
+        {"part_no": "SEAL-40", "quantity": 2, "work_orders": 1},
     ]
 
 
