@@ -190,3 +190,27 @@ async def test_a_technician_can_neither_see_nor_reach_dispatcher_actions(
         f"/api/v1/work-orders/{work_order_id}",
     )
     assert answers == [403, 403, 403, 403]
+
+
+async def test_the_board_polls_while_its_stream_is_down_then_follows_it_again(
+    context: BrowserContext, api: httpx.AsyncClient, crew: Crew
+) -> None:
+    title = f"Fan F-{uuid4().hex[:6]} hums"
+    work_order_id = await issue(api, crew, title=title)
+    page = await context.new_page()
+    down = "**/api/v1/events"
+    await page.route(down, lambda route: route.abort("connectionrefused"))
+    await sign_in(page, crew.tokens[crew.dispatcher])
+    await expect(page.locator("#live-mode")).to_have_attribute("data-mode", "polling")
+    r = await api.post(f"/work-orders/{work_order_id}/start", headers=crew.auth(crew.leader))
+    assert r.status_code == 200, r.text
+    await expect(row(page, title).locator(".badge.in_progress")).to_be_visible()
+    await page.unroute(down)
+    await live(page)
+    r = await api.post(
+        f"/work-orders/{work_order_id}/cancel",
+        json={"reason": "Duplicate of another job"},
+        headers=crew.auth(crew.dispatcher),
+    )
+    assert r.status_code == 200, r.text
+    await expect(row(page, title).locator(".badge.cancelled")).to_be_visible()

@@ -8,7 +8,7 @@
 import { API, has, signedOut, token } from "./api.js";
 
 export const POLL_MS = 5000;
-const POLL_AFTER_FAILURES = 3;
+const POLL_AFTER_FAILURES = 2;
 const MAX_BACKOFF_MS = 30000;
 
 // Follows ``path`` (``route``: its path in the OpenAPI document, where this gateway lists
@@ -59,7 +59,7 @@ async function stream(path, lastId, hooks, signal) {
     }
     if (failures >= POLL_AFTER_FAILURES) hooks.polling(true);
     else hooks.onMode("reconnecting");
-    await pause(Math.min(MAX_BACKOFF_MS, 500 * 2 ** failures), signal);
+    await pause(Math.min(MAX_BACKOFF_MS, 250 * 2 ** failures), signal);
   }
 }
 

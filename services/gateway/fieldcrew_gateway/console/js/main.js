@@ -16,7 +16,7 @@ function nav(who) {
   document.getElementById("nav").replaceChildren(...(who ? [
     link("#/board", "Work orders"),
     who.dispatches ? link("#/issue", "Issue a work order") : null,
-  ] : []));
+  ] : []).filter(Boolean)); // replaceChildren would write a null as the text "null"
   document.getElementById("who").replaceChildren(...(who ? [
     h("span", {}, `${who.sub} · ${who.role}${who.readOnly ? " (read-only)" : ""}`),
     h("button", { type: "button", onclick: () => { signOut(); location.hash = "#/signin"; } }, "Sign out"),
