@@ -295,16 +295,25 @@ class EventStore:
                     start, want = out[-1].seq + 1, min(pending, BATCH)
 
     async def last(self, subject: str) -> Recorded | None:
-        """The newest event on ``subject`` (wildcards allowed), or None."""
+        """The newest event on ``subject`` (wildcards allowed) that decodes and sits on its
+        producer's subjects, or None. A poison message there is skipped as :meth:`load`
+        skips it: one bad message must not make a work order unusable."""
         try:
             raw = await self.js._jsm.get_last_msg(self.stream, subject, direct=True)
         except JsNotFoundError:
             return None
         except (TimeoutError, NatsError) as exc:
             raise _failure(exc, "read the event") from exc
-        assert raw.data is not None and raw.seq is not None
-        envelope, event = decode_event(raw.data)
-        return Recorded(seq=raw.seq, envelope=envelope, event=event)
+        assert raw.data is not None and raw.seq is not None and raw.subject is not None
+        try:
+            return RawEvent(raw.seq, raw.subject, raw.data).decoded()
+        except PoisonEventError as exc:
+            log.error(
+                "skipping undecodable or misplaced event",
+                extra={"seq": raw.seq, "reason": str(exc)},
+            )
+        records = (await self.load(subject)).records  # the rare case: read the whole subject
+        return records[-1] if records else None
 
     async def last_sequence(self) -> int:
         """The stream's last sequence number (0 when empty)."""

@@ -98,6 +98,24 @@ async def test_load_skips_an_event_from_the_wrong_source_and_logs_why(
     assert any("source 'fieldcrew/photos' does not match" in why for why in reasons)
 
 
+async def test_last_skips_poison_and_misplaced_events_for_the_newest_good_one(
+    admin: EventStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    wo = uuid4()
+    subject = subject_for("dispatch", wo, "WorkOrderIssued")
+    genuine = await as_source(admin, "dispatch").append(issued(wo), META)
+    await as_source(admin, "photos").append(issued(wo, leader="mallory"), META)
+    await admin.js.publish(subject, b"{not json")
+    with caplog.at_level(logging.ERROR, logger="fieldcrew_shared.eventstore"):
+        found = await admin.last(subject)
+    assert found is not None and found.seq == genuine.seq and found.event == issued(wo)
+    reasons = [str(getattr(r, "reason", "")) for r in caplog.records]
+    assert any("not a fieldcrew CloudEvent" in why for why in reasons)
+    only_poison = subject_for("dispatch", uuid4(), "WorkOrderIssued")
+    await admin.js.publish(only_poison, b"\x00\xff")
+    assert await admin.last(only_poison) is None
+
+
 @pytest.mark.parametrize(
     ("source", "event_context", "subject_context", "refusal"),
     [

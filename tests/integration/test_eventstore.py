@@ -189,7 +189,7 @@ async def test_an_append_refused_by_jetstream_says_why_and_stores_nothing(
 async def test_last_finds_the_newest_event_or_none(store: EventStore) -> None:
     wo = uuid4()
     assert await store.last(subject_for("dispatch", wo, "WorkOrderIssued")) is None
-    await store.append(issued(wo), META)
+    await EventStore(store.nc, source="fieldcrew/dispatch").append(issued(wo), META)
     found = await store.last(subject_for("dispatch", wo, "WorkOrderIssued"))
     assert found is not None and found.event == issued(wo)
 
