@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 UV := $(VENV)/bin/uv
 BIN := $(VENV)/bin
 
-.PHONY: install run demo test check unit fmt bench bench-quick clean browser-tools asyncapi
+.PHONY: install run demo test check unit fmt bench bench-quick chaos clean browser-tools asyncapi
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,12 @@ bench-quick: install
 ## The event contract, docs/asyncapi.json, generated again from the catalogue.
 asyncapi: install
 	$(BIN)/fieldcrew asyncapi
+
+## The fault suite in full (tests/faults/README.md): every scenario over servers and services
+## of its own, processes killed, paused and stopped for real; a table on stdout and
+## tests/faults/results/<time>-full.json. `make test` runs its CI size.
+chaos: install
+	$(BIN)/python -m tests.faults
 
 fmt: install
 	$(BIN)/ruff format .

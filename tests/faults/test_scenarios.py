@@ -1,0 +1,40 @@
+"""The CI size of every fault scenario (``make chaos`` runs the full size): real processes
+killed, paused and stopped while crews play, then every acknowledged command accounted for.
+Each scenario starts its own servers and services and removes them after."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.faults.poison import KINDS
+from tests.faults.results import row, table
+from tests.faults.scenarios import Outcome, scenario
+
+
+def assert_whole(outcome: Outcome) -> None:
+    """Nothing lost, nothing twice, every complete work order reported right, the rebuild
+    equal to the live projection; the problems found are the failure message."""
+    v = outcome.verdict
+    summary = table([row(outcome)])
+    assert v.ok, summary + "\n" + "\n".join(v.problems)
+    assert v.lost == 0 and v.duplicated == 0 and v.rebuild_equal, summary
+    assert v.complete == v.orders and v.reports_right == v.complete, summary
+    assert v.acked >= v.orders * 9, summary  # issue, 4 notes, 4 photos, report at least
+
+
+@pytest.mark.timeout(400)
+async def test_a_services_killed_at_random() -> None:
+    outcome = await scenario("a", full=False)
+    assert_whole(outcome)
+    assert outcome.verdict.orders >= 200
+    assert outcome.faults["kills"] >= 5
+    assert outcome.extra["deaths"] >= outcome.faults["kills"]  # each one seen, and restarted
+
+
+@pytest.mark.timeout(400)
+async def test_e_poison_and_redeliveries() -> None:
+    outcome = await scenario("e", full=False)
+    assert_whole(outcome)
+    assert len(outcome.poison) >= len(KINDS)
+    assert set(outcome.verdict.dead_letters) == set(outcome.poison)  # each with its reason
+    assert outcome.faults["redelivered"] > 0
