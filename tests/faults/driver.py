@@ -29,7 +29,6 @@ from tests.faults.system import System
 from tests.images import jpeg
 
 RETRYABLE_CODES = {"concurrent_update"}
-CREW_SIZE = 4
 KEEPALIVE = 2.0  # below the gateway's 5 s keep-alive (README: Clients)
 
 
@@ -38,6 +37,7 @@ class Plan:
     """How the crews play: how many at once, how long a command may take in all."""
 
     crews: int = 8
+    crew_size: int = 4  # the leader and the members
     command_deadline: float = 180.0
     request_timeout: float = 30.0
     shared_photo_every: int = 7  # every n-th work order has a photo sent by two people
@@ -53,7 +53,7 @@ class Driver:
         self.seed = seed
         self.rng = random.Random(seed)  # backoff jitter only; crews depend on the number alone
         self.enough: Callable[[], bool] = lambda: True
-        self.people = [f"{tag}-tech-{i:03d}" for i in range(plan.crews * CREW_SIZE * 2)]
+        self.people = [f"{tag}-tech-{i:03d}" for i in range(plan.crews * plan.crew_size * 2)]
         self.dispatchers = [f"{tag}-dora-{i:02d}" for i in range(plan.crews)]
         self.tokens = {p: system.token(p) for p in self.people}
         self.tokens |= {d: system.token(d, Role.dispatcher) for d in self.dispatchers}
@@ -67,7 +67,7 @@ class Driver:
         await asyncio.gather(*(self._crew() for _ in range(self.plan.crews)))
 
     async def _crew(self) -> None:
-        limits = httpx.Limits(max_connections=CREW_SIZE + 1, keepalive_expiry=KEEPALIVE)
+        limits = httpx.Limits(max_connections=self.plan.crew_size + 1, keepalive_expiry=KEEPALIVE)
         timeout = httpx.Timeout(self.plan.request_timeout, connect=5.0)
         base = f"{self.system.gateway}/api/v1"
         async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as http:
@@ -103,7 +103,7 @@ class Driver:
         return order
 
     def _order(self, n: int) -> Order:
-        crew = random.Random(self.seed * 1_000_003 + n).sample(self.people, CREW_SIZE)
+        crew = random.Random(self.seed * 1_000_003 + n).sample(self.people, self.plan.crew_size)
         dispatcher = self.dispatchers[n % len(self.dispatchers)]
         return Order(n, dispatcher, crew[0], crew[1:])
 

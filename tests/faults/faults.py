@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import signal
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -92,8 +93,8 @@ class Outage:
         if self.how == "pause":
             processes.pause(self.name)
         else:
-            sig = 9 if self.how == "kill" else None
-            await asyncio.to_thread(self._hold_down, sig)
+            sig = signal.SIGKILL if self.how == "kill" else None
+            await asyncio.to_thread(processes.hold_down, self.name, sig)
         try:
             await asyncio.sleep(self.seconds)
         finally:
@@ -102,11 +103,6 @@ class Outage:
             else:
                 await asyncio.to_thread(processes.release, self.name)
             self.ended = time.monotonic()
-
-    def _hold_down(self, sig: int | None) -> None:
-        from tests.faults.system import stop_signal
-
-        self.system.processes.hold_down(self.name, sig or stop_signal(self.name))
 
     def summary(self) -> dict[str, Any]:
         return {"server": self.name, "how": self.how, "outage_s": round(self.ended - self.began, 1)}

@@ -48,6 +48,8 @@ class Child:
     backoff: float = BACKOFF_FIRST
     next_try: float = 0.0
     on_stop: Callable[[], None] | None = None  # cleanup after the process is gone
+    stop_signal: int = signal.SIGTERM  # its clean shutdown
+    stop_timeout: float = 10.0  # before SIGKILL
 
     def start(self) -> None:
         self.proc = self.launch()
@@ -109,13 +111,14 @@ class Processes:
             child.signal_group(signal.SIGCONT)
             child.held = False
 
-    def hold_down(self, name: str, sig: int = signal.SIGTERM) -> None:
-        """Stop the child (``sig`` to its group, then wait) and keep it down."""
+    def hold_down(self, name: str, sig: int | None = None) -> None:
+        """Stop the child (``sig`` to its group, by default its clean shutdown, then wait) and
+        keep it down."""
         with self.lock:
             child = self.children[name]
             child.held = True
-            child.signal_group(sig)
-            child.wait_gone()
+            child.signal_group(sig or child.stop_signal)
+            child.wait_gone(child.stop_timeout)
 
     def release(self, name: str) -> None:
         """Start a held-down child again now."""
@@ -148,15 +151,14 @@ class Processes:
                     child.start()
 
     def stop_all(self, order: list[str]) -> None:
-        """SIGTERM (SIGINT for PostgreSQL: a fast shutdown) in ``order``, then wait for each."""
+        """Each child's clean shutdown, in ``order``; SIGKILL after its ``stop_timeout``."""
         with self.lock:
             for name in order:
                 child = self.children[name]
                 child.held = True
-                child.signal_group(signal.SIGCONT)  # a paused child cannot act on SIGTERM
-                child.signal_group(signal.SIGINT if name == "postgres" else signal.SIGTERM)
-            for name in order:
-                self.children[name].wait_gone(timeout=20.0)
+                child.signal_group(signal.SIGCONT)  # a paused child cannot act on a signal
+                child.signal_group(child.stop_signal)
+                child.wait_gone(child.stop_timeout)
 
 
 class Restarter(threading.Thread):

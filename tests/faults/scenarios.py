@@ -25,6 +25,7 @@ from tests.faults.poison import KINDS, Poisoner, Redeliveries
 from tests.faults.system import Options, System
 
 SEED = 20261212
+CI_CREW_SIZE = 3
 
 
 @dataclass
@@ -80,16 +81,21 @@ Body = Callable[[Run, bool], "asyncio.Future[None] | Any"]
 
 async def play_scenario(
     name: str, full: bool, body: Body, *, options: Options | None = None, crews: int = 8,
-    settle_timeout: float = 60.0, seed: int = SEED,
+    crew_size: int = 4, settle_timeout: float = 60.0, seed: int = SEED,
 ) -> Outcome:  # fmt: skip
     """Start the system, run ``body``, check; the system is gone when this returns."""
     outcome = Outcome(name, "full" if full else "ci", seed)
     began = time.monotonic()
     system = await asyncio.to_thread(System(options).start)
+    phases = outcome.extra["phases_s"] = {"start": round(time.monotonic() - began, 1)}
     try:
-        driver = Driver(system, outcome.ledger, Plan(crews=crews), seed=seed, tag=f"{name}{seed}")
+        plan = Plan(crews=crews, crew_size=crew_size)
+        driver = Driver(system, outcome.ledger, plan, seed=seed, tag=f"{name}{seed}")
         run = Run(system, driver, outcome.ledger, random.Random(seed), outcome)
+        mark = time.monotonic()
         await body(run, full)
+        phases["play"] = round(time.monotonic() - mark, 1)
+        mark = time.monotonic()
         outcome.verdict = await check(
             system.nats_admin_url,
             system.database_url,
@@ -97,6 +103,7 @@ async def play_scenario(
             settle_timeout,
             outcome.poison,
         )
+        phases["check"] = round(time.monotonic() - mark, 1)
     except BaseException:
         print(system.log_tails(), flush=True)
         raise
@@ -141,6 +148,6 @@ SCENARIOS: dict[str, tuple[str, Body, dict[str, Any]]] = {
 async def scenario(key: str, full: bool, seed: int = SEED) -> Outcome:
     _, body, kwargs = SCENARIOS[key]
     kwargs = dict(kwargs)
-    if not full:
-        kwargs["crews"] = min(kwargs.get("crews", 8), 8)
+    if not full:  # fewer requests per work order, fewer at once: CI time on 2 cores
+        kwargs["crews"], kwargs["crew_size"] = min(kwargs.get("crews", 8), 8), CI_CREW_SIZE
     return await play_scenario(f"{key}", full, body, seed=seed, **kwargs)

@@ -132,7 +132,13 @@ class System:
         self, name: str, server: NatsServer | PostgresServer | SeaweedS3Server
     ) -> _ServerChild:
         holder = _ServerChild(server, self.logs)
-        child = Child(name, holder.launch, on_stop=holder.cleanup)
+        # PostgreSQL: SIGINT, a fast shutdown. S3: weed waits ~15 s on its gRPC streams when
+        # asked to stop; what it acknowledged is on disk already (fieldcrew_cli.servers).
+        sig, wait = {"postgres": (signal.SIGINT, 30.0), "s3": (signal.SIGTERM, 1.0)}.get(
+            name, (signal.SIGTERM, 10.0)
+        )
+        child = Child(name, holder.launch, on_stop=holder.cleanup, stop_signal=sig,
+                      stop_timeout=wait)  # fmt: skip
         self.processes.add(child).start()
         return holder
 
@@ -234,8 +240,3 @@ class _ServerChild:
     def cleanup(self) -> None:
         if self.launched is not None and self.launched.after_stop is not None:
             self.launched.after_stop()
-
-
-def stop_signal(name: str) -> int:
-    """The signal that stops server ``name`` cleanly (PostgreSQL: SIGINT, a fast shutdown)."""
-    return signal.SIGINT if name == "postgres" else signal.SIGTERM

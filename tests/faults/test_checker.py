@@ -1,60 +1,113 @@
-"""The checker itself finds what it must: a lost acknowledged command, an event twice in the
-log, a projection that differs from its rebuild (each made on purpose on a system of its own
-after a clean run)."""
+"""The checker finds what it must: an acknowledged command missing from the log, an event
+twice in the log, a projection that differs from its rebuild. Made on purpose, after a clean
+check, on NATS and PostgreSQL of this test's own with the aggregator running in-process."""
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
+import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
+from fieldcrew_aggregator.config import Settings
+from fieldcrew_aggregator.main import create_app
 from fieldcrew_shared.envelope import Metadata
-from fieldcrew_shared.events import MemberNoteAdded
+from fieldcrew_shared.events import Event
 from fieldcrew_shared.eventstore import EventStore, connect
 
-from tests.faults.checker import check
-from tests.faults.driver import Driver, Plan
-from tests.faults.ledger import Ledger
-from tests.faults.system import System
+from tests.conftest import AUDIENCE, ISSUER, app_client
+from tests.faults.checker import Verdict, check
+from tests.faults.ledger import Ack, Ledger, Order
+from tests.servers import OwnServers
+from tests.unit.factories import issued, note, photo, report
 
-META = Metadata(actor="chaos", actorrole="admin", correlationid="checker-test")
+META = Metadata(actor="tests", actorrole="technician", correlationid="checker")
+CREW = ("lead", "m1", "m2", "m3")
 
 
-@pytest.mark.timeout(240)
-async def test_the_checker_finds_a_lost_command_a_duplicate_and_a_wrong_projection() -> None:
-    system = await asyncio.to_thread(System().start)
+@pytest.fixture(scope="module")
+def own() -> Iterator[OwnServers]:
+    with OwnServers() as servers:
+        yield servers
+
+
+async def play(admin: EventStore, ledger: Ledger, n: int) -> None:
+    """One work order written straight to the log, and the ledger a crew would have kept."""
+    wo = uuid.uuid4()
+    order = Order(n, "disp", CREW[0], list(CREW[1:]), id=str(wo))
+    ledger.orders[n] = order
+
+    async def write(event: Event, kind: str, actor: str, entity: object) -> None:
+        context = event.context
+        await EventStore(admin.nc, source=f"fieldcrew/{context}").append(event, META)
+        now = time.monotonic()
+        ledger.ack(Ack(kind, str(wo), actor, str(entity), 201, 1, now, now))
+
+    await write(issued(wo, CREW[0], CREW[1:]), "issue", "disp", wo)
+    notes = [note(wo, who) for who in CREW]
+    for n_ in notes:
+        await write(n_, "note", n_.author, n_.note_id)
+        order.notes[str(n_.note_id)] = n_.author
+    for who in CREW:
+        sha = uuid.uuid4().hex * 2
+        await write(
+            photo(wo, who, sha, "leader" if who == CREW[0] else "member"), "photo", who, sha
+        )
+        order.photos[sha] = {who}
+    submitted = report(wo, CREW[0], tuple(n_.note_id for n_ in notes))
+    await write(submitted, "report", CREW[0], submitted.report_id)
+    order.report = str(submitted.report_id)
+
+
+async def test_the_checker_finds_a_lost_command_a_duplicate_and_a_wrong_projection(
+    own: OwnServers, keys: tuple[Path, Path]
+) -> None:
+    infra = own.infra
+    settings = Settings(
+        nats_url=infra.nats_urls["aggregator"], database_url=infra.database_url,
+        jwt_public_key_file=keys[1], jwt_issuer=ISSUER, jwt_audience=AUDIENCE,
+        outbox_flush_interval=0.5,
+    )  # fmt: skip
+    nc = await connect(infra.nats_url, name="checker-admin")
+    admin = EventStore(nc, source="fieldcrew/admin")
+    ledger = Ledger()
     try:
-        ledger = Ledger()
-        driver = Driver(system, ledger, Plan(crews=2), seed=7, tag="checker")
-        await driver.run(lambda: driver.started >= 4)
-        clean = await check(system.nats_admin_url, system.database_url, ledger, 60.0)
-        assert clean.ok and clean.complete == 4 and clean.reports_right == 4, clean.problems
-
-        order = ledger.orders[0]
-        note_id, author = next(iter(order.notes.items()))
-        never_written = dataclasses.replace(ledger.acks[-1], kind="note", entity=str(uuid.uuid4()))
-        ledger.ack(never_written)
-        nc = await connect(system.nats_admin_url, name="checker-test")
-        twice = MemberNoteAdded(work_order_id=uuid.UUID(order.id), note_id=uuid.UUID(note_id),
-                                author=author)  # fmt: skip
-        await EventStore(nc, source="fieldcrew/team").append(twice, META)  # another event id
+        async with app_client(create_app(settings)):
+            for n in range(3):
+                await play(admin, ledger, n)
+            clean = await check(infra.nats_url, infra.database_url, ledger, 30.0)
+            found = await tamper_and_check(admin, infra.nats_url, infra.database_url, ledger)
+    finally:
         await nc.drain()
-        conn = await asyncpg.connect(system.database_url)
+    assert clean.ok and clean.reports_right == 3 and clean.acked == 30, clean.problems
+    assert found.lost == 1, found.problems
+    assert any("lost: acknowledged note" in p for p in found.problems)
+    assert found.duplicated == 1
+    assert any("duplicated in the log: note" in p and "2 times" in p for p in found.problems)
+    assert not found.rebuild_equal and not found.tables["progress"]["equal"]
+    assert found.tables["server_reports"]["equal"] and found.tables["checkpoint"]["equal"]
+    assert not found.ok
+
+
+async def tamper_and_check(
+    admin: EventStore, nats_url: str, database_url: str, ledger: Ledger
+) -> Verdict:
+    """An acknowledged note the log never got; a note appended a second time (another event
+    id, so the log keeps both); one progress row changed behind the projection's back."""
+    first, second = ledger.orders[0], ledger.orders[1]
+    ghost = Ack("note", first.id, "m1", str(uuid.uuid4()), 201, 1, 0.0, 0.0)
+    ledger.ack(ghost)
+    note_id, author = next(iter(first.notes.items()))
+    again = note(uuid.UUID(first.id), author, note_id=uuid.UUID(note_id))
+    await EventStore(admin.nc, source="fieldcrew/team").append(again, META)
+    conn = await asyncpg.connect(database_url)
+    try:
         await conn.execute(
             "UPDATE aggregator.progress SET status = 'issued' WHERE work_order_id = $1",
-            uuid.UUID(ledger.orders[1].id),
+            uuid.UUID(second.id),
         )
-        await conn.close()
-
-        found = await check(system.nats_admin_url, system.database_url, ledger, 60.0)
     finally:
-        await asyncio.to_thread(system.close)
-    assert found.lost == 1
-    assert any(f"lost: acknowledged note {never_written.entity}" in p for p in found.problems)
-    assert found.duplicated == 1
-    assert any(f"duplicated in the log: note {note_id} 2 times" in p for p in found.problems)
-    assert not found.rebuild_equal and not found.tables["progress"]["equal"]
-    assert found.tables["server_reports"]["equal"]
-    assert not found.ok
+        await conn.close()
+    return await check(nats_url, database_url, ledger, 30.0)
