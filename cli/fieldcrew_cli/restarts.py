@@ -57,6 +57,7 @@ class ChildState:
     last_exit: str | None = None
     last_exit_wall: float | None = None
     waiting_for: tuple[str, ...] = ()
+    held: bool = False  # stopped on purpose: restarted only when released
 
     def row(self) -> status.ProcessRow:
         pid = self.proc.popen.pid if self.proc is not None else None

@@ -133,6 +133,24 @@ class Supervisor:
         for name in list(names if names is not None else self._slots):
             self._await_ready(name, deadline)
 
+    def hold_down(self, name: str) -> None:
+        """Stop child ``name`` its clean way and keep it down until :meth:`release`: an
+        outage on purpose (a server stopped for maintenance, a fault test)."""
+        with self._lock:
+            slot = self._slots[name]
+            slot.held, proc = True, slot.proc
+        if proc is not None:
+            proc.stop()  # the monitor then sees the exit, and restarts nothing
+
+    def release(self, name: str) -> None:
+        """Start a child held down by :meth:`hold_down` again (now, or once what it requires
+        is ready)."""
+        with self._lock:
+            slot = self._slots[name]
+            slot.held = False
+            if slot.proc is None:
+                slot.restart_at = time.monotonic()
+
     def wait_restarted(self, name: str, old_pid: int, timeout: float = 60.0) -> int:
         """Block until ``name`` runs again under a pid other than ``old_pid`` and is ready;
         return the new pid."""
@@ -191,11 +209,14 @@ class Supervisor:
         slot.proc, slot.generation = None, slot.generation + 1
         slot.last_exit, slot.last_exit_wall = how, time.time()
         slot.readiness = Readiness(False, how)
+        slot.restart_at = None
+        self._lock.notify_all()  # whoever waits for it learns of the exit, or of the failure
+        if slot.held:
+            log.warning("%s %s after %.1f s up; held down", name, how, up)
+            return
         slot.exits.append(now)
         while slot.exits and now - slot.exits[0] > self.policy.loop_window:
             slot.exits.popleft()
-        slot.restart_at = None
-        self._lock.notify_all()  # whoever waits for it learns of the exit, or of the failure
         if not self.policy.restart:
             log.error("%s %s after %.1f s up; not restarted", name, how, up)
             return

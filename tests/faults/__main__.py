@@ -14,8 +14,9 @@ import logging
 import shlex
 import sys
 
+from tests.faults.catalogue import SCENARIOS, scenario
 from tests.faults.results import machine, row, table, write
-from tests.faults.scenarios import SCENARIOS, SEED, scenario
+from tests.faults.scenarios import SEED
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,6 @@
 """Faults, injected for real while the crews play: processes killed with ``SIGKILL`` or paused
-with ``SIGSTOP``, servers stopped and started again. Each runs until the scenario stops it and
+with ``SIGSTOP``, servers stopped and started again; and what watches them (reads probed
+through the gateway, the projection catching up). Each runs until the scenario stops it and
 says when it has done at least what the scenario asked (``satisfied``); whatever it broke is
 mended before it returns."""
 
@@ -7,11 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import random
-import signal
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import asyncpg
+import httpx
+from fieldcrew_shared.auth import Role
+from fieldcrew_shared.eventstore import EventStore, connect
+
+from tests.faults.ledger import Answer, Ledger
+from tests.faults.projection import live_schema
 from tests.faults.system import System
 
 
@@ -26,7 +33,7 @@ class Fault(Protocol):
     def summary(self) -> dict[str, Any]: ...
 
 
-async def _sleep(stop: asyncio.Event, seconds: float) -> bool:
+async def pause_unless(stop: asyncio.Event, seconds: float) -> bool:
     """Sleep ``seconds`` unless ``stop`` is set first; True when it was."""
     try:
         async with asyncio.timeout(seconds):
@@ -38,14 +45,16 @@ async def _sleep(stop: asyncio.Event, seconds: float) -> bool:
 
 @dataclass
 class Killer:
-    """``kill -9`` of a random process among ``names`` every ``every`` seconds (uniform),
-    at least ``at_least`` times; the system's restarter brings each back."""
+    """``kill -9`` of a random process among ``names`` (``alternate``: each in turn),
+    ``every`` seconds (uniform) after the last one is back and ready, at least ``at_least``
+    times; the supervisor restarts it."""
 
     system: System
     rng: random.Random
     names: tuple[str, ...]
     every: tuple[float, float]
     at_least: int
+    alternate: bool = False
     kills: list[tuple[float, str]] = field(default_factory=list)
 
     @property
@@ -53,12 +62,15 @@ class Killer:
         return len(self.kills) >= self.at_least
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not await _sleep(stop, self.rng.uniform(*self.every)):
-            victim = self.rng.choice(self.names)
-            if not self.system.processes[victim].alive:
-                continue  # still coming back from the last kill: not a kill
-            await asyncio.to_thread(self.system.processes.kill, victim)
+        while not await pause_unless(stop, self.rng.uniform(*self.every)):
+            turn = self.names[len(self.kills) % len(self.names)]
+            victim = turn if self.alternate else self.rng.choice(self.names)
+            pid = self.system.supervisor.pid(victim)
+            if pid is None or not self.system.kill(victim):
+                continue
             self.kills.append((time.monotonic(), victim))
+            restarted = self.system.supervisor.wait_restarted
+            await asyncio.to_thread(restarted, victim, pid, 120.0)
 
     def summary(self) -> dict[str, Any]:
         victims: dict[str, int] = {}
@@ -70,8 +82,8 @@ class Killer:
 @dataclass
 class Outage:
     """Server ``name`` stopped ``after`` seconds into the run, for ``seconds``, then started
-    again (``how``: ``stop`` = a clean shutdown, ``pause`` = SIGSTOP, ``kill`` = SIGKILL and
-    held down)."""
+    again (``how``: ``stop`` = its clean shutdown, held down by the supervisor; ``pause`` =
+    SIGSTOP, the process there but answering nothing)."""
 
     system: System
     name: str
@@ -86,23 +98,109 @@ class Outage:
         return self.ended > 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
-        if await _sleep(stop, self.after):
+        if await pause_unless(stop, self.after):
             return
-        processes = self.system.processes
+        system = self.system
         self.began = time.monotonic()
         if self.how == "pause":
-            processes.pause(self.name)
+            system.pause(self.name)
         else:
-            sig = signal.SIGKILL if self.how == "kill" else None
-            await asyncio.to_thread(processes.hold_down, self.name, sig)
+            await asyncio.to_thread(system.hold_down, self.name)
         try:
             await asyncio.sleep(self.seconds)
         finally:
             if self.how == "pause":
-                processes.resume(self.name)
+                system.resume(self.name)
             else:
-                await asyncio.to_thread(processes.release, self.name)
+                system.release(self.name)
             self.ended = time.monotonic()
+
+    def during(self, at: float) -> bool:
+        """Whether time ``at`` fell inside the outage."""
+        return self.began <= at and (not self.ended or at <= self.ended)
 
     def summary(self) -> dict[str, Any]:
         return {"server": self.name, "how": self.how, "outage_s": round(self.ended - self.began, 1)}
+
+
+@dataclass
+class Prober:
+    """Reads through the gateway every ``every`` seconds, as an office screen would: the
+    list of work orders, and a completed one's server report. Answers go to ``answers``."""
+
+    system: System
+    ledger: Ledger
+    every: float = 0.5
+    answers: list[tuple[str, Answer]] = field(default_factory=list)  # path, answer
+
+    @property
+    def satisfied(self) -> bool:
+        return True
+
+    async def run(self, stop: asyncio.Event) -> None:
+        token = self.system.token("chaos-office", Role.dispatcher)
+        headers = {"Authorization": f"Bearer {token}"}
+        base = f"{self.system.gateway}/api/v1"
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30.0) as http:
+            while not await pause_unless(stop, self.every):
+                done = [o.id for o in self.ledger.orders.values() if o.report]
+                paths = ["/work-orders?limit=5"]
+                paths += [f"/work-orders/{done[-1]}/server-report"] if done else []
+                await asyncio.gather(*(self._read(http, path) for path in paths))
+
+    async def _read(self, http: httpx.AsyncClient, path: str) -> None:
+        began = time.monotonic()
+        try:
+            r = await http.get(path)
+        except httpx.TransportError as exc:
+            now = time.monotonic()
+            self.answers.append(
+                (path, Answer("read", 0, now - began, now, error=type(exc).__name__))
+            )
+            return
+        now = time.monotonic()
+        answer = Answer("read", r.status_code, now - began, now, r.headers.get("retry-after"))
+        self.answers.append((path, answer))
+
+    def summary(self) -> dict[str, Any]:
+        return {"reads": len(self.answers)}
+
+
+@dataclass
+class Catchup:
+    """Once ``outage`` is over: how long the projection takes to apply everything the log
+    held when the server came back (reports converge)."""
+
+    system: System
+    outage: Outage
+    seconds: float | None = None
+
+    @property
+    def satisfied(self) -> bool:
+        return self.seconds is not None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not self.outage.ended:
+            if await pause_unless(stop, 0.1):
+                return
+        nc = await connect(self.system.nats_admin_url, name="chaos-catchup")
+        target = await EventStore(nc, source="chaos").last_sequence()
+        await nc.drain()
+        while not await pause_unless(stop, 0.2):
+            if await self._position() >= target:
+                self.seconds = time.monotonic() - self.outage.ended
+                return
+
+    async def _position(self) -> int:
+        try:
+            conn = await asyncpg.connect(self.system.database_url, timeout=2.0)
+        except (OSError, asyncpg.PostgresError):
+            return 0  # not back yet
+        try:
+            schema = await live_schema(conn)
+            return int(await conn.fetchval(f"SELECT position FROM {schema}.checkpoint"))
+        finally:
+            await conn.close()
+
+    def summary(self) -> dict[str, Any]:
+        return {"caught_up_after_s": None if self.seconds is None else round(self.seconds, 1)}

@@ -16,7 +16,7 @@ from fieldcrew_shared.events import Crew, MemberNoteAdded, WorkOrderIssued
 from fieldcrew_shared.eventstore import STREAM, EventStore, connect
 from nats.js import api
 
-from tests.faults.faults import _sleep
+from tests.faults.faults import pause_unless
 from tests.faults.ledger import Ledger
 from tests.faults.system import System
 
@@ -91,7 +91,7 @@ class Poisoner:
         nc = await connect(self.system.nats_admin_url, name="chaos-poisoner")
         js = nc.jetstream(timeout=10.0)
         try:
-            while not await _sleep(stop, 0.2):
+            while not await pause_unless(stop, 0.2):
                 while len(self.published) < len(self.ledger.acks) // self.per:
                     n = len(self.published)
                     kind = KINDS[n % len(KINDS)]
@@ -141,13 +141,13 @@ class Redeliveries:
             info = await store.js.consumer_info(STREAM, DURABLE)
             info.config.ack_wait = self.ack_wait
             await store.js._jsm.add_consumer(STREAM, config=info.config)  # an update
-            while not await _sleep(stop, self.rng.uniform(*self.every)):
+            while not await pause_unless(stop, self.rng.uniform(*self.every)):
                 victim = self.rng.choice(["aggregator", "aggregator-2"])
-                self.system.processes.pause(victim)
+                self.system.pause(victim)
                 try:
                     await asyncio.sleep(self.pause)
                 finally:
-                    self.system.processes.resume(victim)
+                    self.system.resume(victim)
                 self.pauses += 1
                 self.redelivered = await _redelivered(store)
         finally:

@@ -43,8 +43,9 @@ class Comparison:
     rebuild_seconds: float
 
 
-async def live_schema(pool: asyncpg.Pool) -> str:
-    return str(await pool.fetchval(f"SELECT live FROM {META}.heads"))
+async def live_schema(db: asyncpg.Pool | asyncpg.Connection) -> str:
+    """The schema the aggregator reads and writes now (a rebuild may have switched it)."""
+    return str(await db.fetchval(f"SELECT live FROM {META}.heads"))
 
 
 async def settle(pool: asyncpg.Pool, store: EventStore, within: float) -> float | None:

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.faults.scenarios import SCENARIOS, Outcome
+from tests.faults.catalogue import SCENARIOS
+from tests.faults.scenarios import Outcome
 
 RESULTS = Path(__file__).parent / "results"
 COLUMNS = ("scenario", "work orders", "acked commands checked", "faults", "lost", "duplicated",
@@ -22,13 +23,12 @@ def faults_text(outcome: Outcome) -> str:
     f = outcome.faults
     parts = []
     if "kills" in f:
-        parts.append(f"{f['kills']} kills")
+        victims = ", ".join(f"{name} {n}" for name, n in sorted(f["victims"].items()))
+        parts.append(f"{f['kills']} kills ({victims})")
     if "node_losses" in f:
         parts.append(f"{f['node_losses']} node losses")
     if "outage_s" in f:
         parts.append(f"{f['server']} {f['how']} {f['outage_s']:.0f} s")
-    if "server_kills" in f:
-        parts.append(", ".join(f"{n} {name} kill -9" for name, n in f["server_kills"].items()))
     if "poison" in f:
         parts.append(f"{f['poison']} poison")
     if "pauses" in f:

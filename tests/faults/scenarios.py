@@ -1,9 +1,9 @@
-"""The scenarios, each in a full size (``make chaos``) and a CI size (``make test``).
+"""How a scenario runs (the scenarios themselves: :mod:`tests.faults.catalogue`).
 
 A scenario starts its own system, plays crews through the gateway while its faults run,
 keeps playing until it has played its work orders and its faults are satisfied, mends what
 the faults broke, then waits for the projection to settle and checks everything
-(:mod:`tests.faults.checker`).
+(:mod:`tests.faults.checker`), plus what the scenario checks itself while its system is up.
 """
 
 from __future__ import annotations
@@ -11,21 +11,17 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fieldcrew_cli.stack import SERVICES
-
 from tests.faults.checker import Verdict, check
 from tests.faults.driver import Driver, Plan
-from tests.faults.faults import Fault, Killer
+from tests.faults.faults import Fault
 from tests.faults.ledger import Ledger
-from tests.faults.poison import KINDS, Poisoner, Redeliveries
 from tests.faults.system import Options, System
 
 SEED = 20261212
-CI_CREW_SIZE = 3
 
 
 @dataclass
@@ -46,13 +42,16 @@ class Outcome:
 
 @dataclass
 class Run:
-    """What a scenario's body gets: its system, its driver and its ledger."""
+    """What a scenario's body gets: its system, its driver and its ledger. ``checks`` are
+    the scenario's own, run after the common ones while the system is still up; each returns
+    the problems it found."""
 
     system: System
     driver: Driver
     ledger: Ledger
     rng: random.Random
     outcome: Outcome
+    checks: list[Callable[[], Awaitable[list[str]]]] = field(default_factory=list)
 
 
 async def drive(run: Run, orders: int, faults: list[Fault]) -> None:
@@ -73,10 +72,10 @@ async def drive(run: Run, orders: int, faults: list[Fault]) -> None:
     run.outcome.stall = run.ledger.longest_stall(began, time.monotonic())
     for fault in faults:
         run.outcome.faults.update(fault.summary())
-    await run.system.wait_all_healthy(within=120.0)
+    await run.system.wait_ready(within=120.0)
 
 
-Body = Callable[[Run, bool], "asyncio.Future[None] | Any"]
+Body = Callable[[Run, bool], Awaitable[None]]
 
 
 async def play_scenario(
@@ -103,51 +102,15 @@ async def play_scenario(
             settle_timeout,
             outcome.poison,
         )
+        for extra_check in run.checks:
+            for problem in await extra_check():
+                outcome.verdict.problem(problem)
         phases["check"] = round(time.monotonic() - mark, 1)
     except BaseException:
         print(system.log_tails(), flush=True)
         raise
     finally:
-        deaths = [(d.name, d.returncode) for d in system.processes.deaths]
-        outcome.extra["deaths"] = len(deaths)
+        outcome.extra["restarts"] = system.restarts()
         await asyncio.to_thread(system.close)
     outcome.seconds = time.monotonic() - began
     return outcome
-
-
-# -- a. kill -9 of a random service ----------------------------------------------------------
-
-
-async def kill_services(run: Run, full: bool) -> None:
-    every, at_least, orders = ((10.0, 30.0), 20, 5000) if full else ((3.0, 8.0), 5, 200)
-    killer = Killer(run.system, run.rng, SERVICES, every, at_least)
-    await drive(run, orders, [killer])
-
-
-# -- e. poison events and forced redeliveries -------------------------------------------------
-
-
-async def bus_faults(run: Run, full: bool) -> None:
-    orders, pauses = (1000, 20) if full else (100, 3)
-    poisoner = Poisoner(run.system, run.ledger, run.rng, at_least=len(KINDS))
-    redeliveries = Redeliveries(run.system, run.rng, at_least=pauses)
-    await drive(run, orders, [poisoner, redeliveries])
-    run.outcome.poison = dict(poisoner.published)
-
-
-SCENARIOS: dict[str, tuple[str, Body, dict[str, Any]]] = {
-    "a": ("kill -9 of a random service", kill_services, {"crews": 16}),
-    "e": (
-        "poison events, forced redeliveries, two aggregators",
-        bus_faults,
-        {"options": Options(aggregator_replicas=2)},
-    ),
-}
-
-
-async def scenario(key: str, full: bool, seed: int = SEED) -> Outcome:
-    _, body, kwargs = SCENARIOS[key]
-    kwargs = dict(kwargs)
-    if not full:  # fewer requests per work order, fewer at once: CI time on 2 cores
-        kwargs["crews"], kwargs["crew_size"] = min(kwargs.get("crews", 8), 8), CI_CREW_SIZE
-    return await play_scenario(f"{key}", full, body, seed=seed, **kwargs)

@@ -1,45 +1,44 @@
-"""One scenario's own system: NATS JetStream, PostgreSQL and S3 from the wheels, and the five
+"""One scenario's own system: NATS JetStream, PostgreSQL and S3 from the wheels, and the six
 services as processes, all on free ports in a folder of its own (never the test session's
-servers: a scenario kills them).
+servers: a scenario kills them), kept running by the supervisor of ``fieldcrew run``.
 
-The servers are started here from their classes in ``fieldcrew_cli.servers``, not through
-``EmbeddedServers``: a scenario restarts a server it killed or stopped, and
-``EmbeddedServers`` would also take over servers named by ``FIELDCREW_*_URL`` variables,
+The servers are made here from their classes in ``fieldcrew_cli.servers``, not through
+``EmbeddedServers``: that would take over servers named by ``FIELDCREW_*_URL`` variables,
 which the test session sets for its own in-process apps.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import os
 import secrets
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-import httpx
 from fieldcrew_cli.servers import Infra, Ports
 from fieldcrew_cli.servers.nats_server import SERVICE_USERS, NatsServer
 from fieldcrew_cli.servers.postgres_server import PostgresServer
-from fieldcrew_cli.servers.process import ManagedProcess
+from fieldcrew_cli.servers.process import ManagedProcess, spawn
 from fieldcrew_cli.servers.s3_server import SeaweedS3Server
 from fieldcrew_cli.stack import SERVICES, Stack, create_stream, service_env
+from fieldcrew_cli.supervisor import Child, RestartPolicy, Supervisor
 from fieldcrew_shared.auth import Role, ensure_keypair, mint
 
-from tests.faults.processes import Child, Processes, Restarter
-
 ISSUER, AUDIENCE = "fieldcrew-local", "fieldcrew"
-SERVERS = ("nats", "postgres", "s3")
-START_TIMEOUT = 90.0
+START_TIMEOUT = 120.0
 # The driver is many phones in one process: the gateway's per-user limit is not under test.
 GATEWAY_LIMITS = {"FIELDCREW_RATE_LIMIT_PER_SECOND": "1000", "FIELDCREW_RATE_LIMIT_BURST": "2000"}
+# As `fieldcrew run` restarts, but a scenario's kills are on purpose, never a crash loop, and
+# a service killed again soon waits at most 4 s to come back.
+POLICY = RestartPolicy(max_delay=4.0, loop_exits=1_000_000)
 
 
 def free_port() -> int:
@@ -57,7 +56,8 @@ class Options:
 
 
 class System:
-    """Servers and services of one scenario, with a restarter watching them all."""
+    """Servers and services of one scenario, under a supervisor, and the faults done to them
+    (each to the process's whole group, so PostgreSQL's backends share its fate)."""
 
     def __init__(self, options: Options | None = None) -> None:
         self.options = options or Options()
@@ -68,38 +68,31 @@ class System:
         self.folder.chmod(0o755)  # as root, PostgreSQL runs as another user who must enter
         self.logs = self.folder / "logs"
         self.logs.mkdir()
-        self.processes = Processes()
-        self.restarter = Restarter(self.processes)
+        self.supervisor = Supervisor(POLICY, status_file=self.folder / "status.json")
         private, self.public_key = ensure_keypair(self.folder / "keys")
         self.private_key = private.read_bytes()
         self.ports = Ports.free()
-        self.service_ports = {name: free_port() for name in self.service_names}
-        self.servers: dict[str, NatsServer | PostgresServer | SeaweedS3Server] = {}
-        self.infra: Infra | None = None
-        self.env: dict[str, str] = {}
-
-    @property
-    def service_names(self) -> list[str]:
         replicas = [f"aggregator-{i}" for i in range(2, self.options.aggregator_replicas + 1)]
-        return [*SERVICES, *replicas]
+        self.service_names = [*SERVICES, *replicas]
+        self.service_ports = {name: free_port() for name in self.service_names}
+        self.infra: Infra | None = None
+        self.paused: set[str] = set()
 
     # -- start and stop --------------------------------------------------------------------
 
     def start(self) -> System:
         try:
-            self._start_servers()
-            self._start_services()
+            kinds = self._start_servers()
+            self._start_services(kinds)
         except BaseException:
             self.close()
             raise
-        self.restarter.start()
         return self
 
     def close(self) -> None:
-        if self.restarter.is_alive():
-            self.restarter.close()
-        names = [n for n in reversed(self.service_names) if n in self.processes.children]
-        self.processes.stop_all(names + [n for n in SERVERS if n in self.processes.children])
+        for name in list(self.paused):
+            self.resume(name)
+        self.supervisor.stop()
         self._exits.close()
 
     def __enter__(self) -> System:
@@ -110,72 +103,79 @@ class System:
     ) -> None:
         self.close()
 
-    def _start_servers(self) -> None:
+    def _start_servers(self) -> dict[str, tuple[str, ...]]:
         root = self.folder / "servers"
         services = {s: secrets.token_hex(16) for s in SERVICE_USERS}
         nats = NatsServer(root / "nats", self.ports.nats, None, secrets.token_hex(16), services)
         pg = PostgresServer(root / "pg")
         s3 = SeaweedS3Server(root / "s3", self.ports, secrets.token_hex(16))
-        self.servers = {"nats": nats, "postgres": pg, "s3": s3}
-        managed: dict[str, ManagedProcess] = {}
-        for name, server in self.servers.items():
-            launched = self._server_child(name, server).launched
-            assert launched is not None
-            managed[name] = launched
-        deadline = time.monotonic() + START_TIMEOUT
-        for name, server in self.servers.items():
-            server.wait_ready(managed[name], deadline)
+        children = [server.child(self.logs) for server in (nats, pg, s3)]
+        self.supervisor.start(children, timeout=START_TIMEOUT)
         self.infra = Infra(nats.url, pg.url(), *s3.settings, nats_urls=nats.service_urls)
         create_stream(nats.url)
+        return {child.name: (child.name,) for child in children}
 
-    def _server_child(
-        self, name: str, server: NatsServer | PostgresServer | SeaweedS3Server
-    ) -> _ServerChild:
-        holder = _ServerChild(server, self.logs)
-        # PostgreSQL: SIGINT, a fast shutdown. S3: weed waits ~15 s on its gRPC streams when
-        # asked to stop; what it acknowledged is on disk already (fieldcrew_cli.servers).
-        sig, wait = {"postgres": (signal.SIGINT, 30.0), "s3": (signal.SIGTERM, 1.0)}.get(
-            name, (signal.SIGTERM, 10.0)
-        )
-        child = Child(name, holder.launch, on_stop=holder.cleanup, stop_signal=sig,
-                      stop_timeout=wait)  # fmt: skip
-        self.processes.add(child).start()
-        return holder
-
-    def _start_services(self) -> None:
+    def _start_services(self, kinds: dict[str, tuple[str, ...]]) -> None:
         assert self.infra is not None
-        ports = {name: self.service_ports[name] for name in SERVICES}
-        self.env = {**service_env(self.infra, self.public_key, ports), **self.options.extra_env}
-        self.env["FIELDCREW_JWT_ISSUER"], self.env["FIELDCREW_JWT_AUDIENCE"] = ISSUER, AUDIENCE
-        for name in self.service_names:
-            self.processes.add(Child(name, self._service_launcher(name))).start()
-        deadline = time.monotonic() + START_TIMEOUT
-        for name in self.service_names:
-            self.wait_healthy(name, deadline)
+        env = service_env(self.infra, self.public_key, self.service_ports)
+        env |= {"FIELDCREW_JWT_ISSUER": ISSUER, "FIELDCREW_JWT_AUDIENCE": AUDIENCE}
+        env |= GATEWAY_LIMITS | self.options.extra_env
+        self.stack = Stack(logs=self.logs, env=env, ports=dict(self.service_ports))
+        children = self.stack.children(kinds)
+        for name in self.service_names[len(SERVICES) :]:
+            launch = functools.partial(self._launch_replica, name)
+            probe = functools.partial(self.stack.probe, name)
+            needs = next(c.requires for c in children if c.name == name.split("-")[0])
+            children.append(Child(name, launch, probe, requires=needs))
+        self.supervisor.start(children, timeout=START_TIMEOUT)
 
-    def _service_launcher(self, name: str) -> Callable[[], subprocess.Popen[bytes]]:
-        service = name.split("-")[0]
-        stack = Stack(logs=self.logs, env=self.env, ports=dict(self.service_ports))
-        env = stack.env_of(service)
-        env["FIELDCREW_PORT"] = str(self.service_ports[name])
-        if service == "gateway":
-            env.update(GATEWAY_LIMITS)
-        log_path = self.logs / f"{name}.log"
+    def _launch_replica(self, name: str) -> ManagedProcess:
+        """Another process of a service (``aggregator-2``) on a port of its own."""
+        env = self.stack.env_of(name.split("-")[0]) | {
+            "FIELDCREW_PORT": str(self.service_ports[name])
+        }
+        argv = [sys.executable, "-m", f"fieldcrew_{name.split('-')[0]}"]
+        return spawn(name, argv, log_dir=self.logs, cwd=Path.cwd(), env=env, stop_timeout=15.0)
 
-        def launch() -> subprocess.Popen[bytes]:
-            with log_path.open("ab") as out:
-                return subprocess.Popen(
-                    [sys.executable, "-m", f"fieldcrew_{service}"],
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+    # -- faults ----------------------------------------------------------------------------
 
-        return launch
+    def _signal(self, name: str, sig: int) -> bool:
+        pid = self.supervisor.pid(name)
+        if pid is None:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, sig)
+        return True
 
-    # -- what tests and faults use ---------------------------------------------------------
+    def kill(self, name: str) -> bool:
+        """``kill -9`` of ``name``'s process group; False when it was not running (coming
+        back from the last kill). The supervisor restarts it."""
+        return self._signal(name, signal.SIGKILL)
+
+    def pause(self, name: str) -> None:
+        """``SIGSTOP``: its sockets still accept, it answers nothing."""
+        if self._signal(name, signal.SIGSTOP):
+            self.paused.add(name)
+
+    def resume(self, name: str) -> None:
+        self._signal(name, signal.SIGCONT)
+        self.paused.discard(name)
+
+    def hold_down(self, name: str) -> None:
+        """Stop ``name`` its clean way (PostgreSQL: a fast shutdown) and keep it down."""
+        self.supervisor.hold_down(name)
+
+    def release(self, name: str) -> None:
+        self.supervisor.release(name)
+
+    def restarts(self) -> dict[str, int]:
+        return {row.name: row.restarts for row in self.supervisor.rows() if row.restarts}
+
+    async def wait_ready(self, within: float = 120.0) -> None:
+        """Every process up and ready again (``/readyz`` for the services)."""
+        await asyncio.to_thread(self.supervisor.wait_ready, None, within)
+
+    # -- what the driver and the checker use -----------------------------------------------
 
     @property
     def gateway(self) -> str:
@@ -197,46 +197,9 @@ class System:
             ttl_seconds=24 * 3600,
         )  # fmt: skip
 
-    def healthy(self, name: str) -> bool:
-        url = f"http://127.0.0.1:{self.service_ports[name]}/healthz"
-        try:
-            return httpx.get(url, timeout=1.0).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def wait_healthy(self, name: str, deadline: float) -> None:
-        while not self.healthy(name):
-            if time.monotonic() > deadline:
-                tail = (self.logs / f"{name}.log").read_text(errors="replace")[-3000:]
-                raise TimeoutError(f"{name} is not healthy; its log ends:\n{tail}")
-            time.sleep(0.1)
-
-    async def wait_all_healthy(self, within: float = 60.0) -> None:
-        """Every service answers ``/healthz`` (the restarter brings back what died)."""
-        deadline = time.monotonic() + within
-        for name in self.service_names:
-            await asyncio.to_thread(self.wait_healthy, name, deadline)
-
     def log_tails(self, lines: int = 20) -> str:
         out = []
         for path in sorted(self.logs.glob("*.log")):
             tail = path.read_text(errors="replace").splitlines()[-lines:]
             out.append(f"--- {path.name}\n" + "\n".join(tail))
         return "\n".join(out)
-
-
-@dataclass
-class _ServerChild:
-    """Launches a server of ``fieldcrew_cli.servers`` again and again in the same folder."""
-
-    server: NatsServer | PostgresServer | SeaweedS3Server
-    logs: Path
-    launched: ManagedProcess | None = None
-
-    def launch(self) -> subprocess.Popen[bytes]:
-        self.launched = self.server.launch(self.logs)
-        return self.launched.popen
-
-    def cleanup(self) -> None:
-        if self.launched is not None and self.launched.after_stop is not None:
-            self.launched.after_stop()

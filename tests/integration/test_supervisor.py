@@ -166,3 +166,28 @@ def test_the_wait_resets_once_a_process_stayed_up(
     waits = [r.getMessage().rsplit("restarting in ", 1)[1] for r in caplog.records
              if r.getMessage().startswith("worker killed by SIGKILL")]  # fmt: skip
     assert waits == ["0.1 s", "0.2 s", "0.4 s", "0.1 s"]
+
+
+def test_a_child_held_down_stays_down_until_released(
+    folder: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="fieldcrew.supervisor")
+    policy = RestartPolicy(first_delay=0.05, max_delay=0.05, loop_exits=2)
+    supervisor = Supervisor(policy, poll=0.02)
+    try:
+        supervisor.start([python_child("server", "import time; time.sleep(300)", folder)])
+        pid = supervisor.pid("server")
+        assert pid is not None
+        for _ in range(3):  # more than loop_exits: an outage on purpose is no crash loop
+            supervisor.hold_down("server")
+            assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+            wait_for(lambda: any("held down" in r.getMessage() for r in caplog.records))
+            # many times the restart delay and the monitor's poll: still down
+            time.sleep(0.5)
+            assert supervisor.pid("server") is None
+            supervisor.release("server")
+            pid = supervisor.wait_restarted("server", pid, timeout=30)
+            caplog.clear()
+        assert supervisor.wait(0) is None
+    finally:
+        supervisor.stop()
