@@ -46,12 +46,12 @@ async def test_e_poison_and_redeliveries() -> None:
 async def test_d_s3_stopped() -> None:
     outcome = await scenario("d", full=False)
     assert_whole(outcome)  # includes: uploads 503 with Retry-After in time, objects all there
-    outage = outcome.extra["outage"]
-    assert outcome.faults["outage_s"] >= 15 and outage["commands_acked"] > 0
+    assert outcome.faults["outage_s"] >= 15 and outcome.extra["outage"]["reads_503"] == 0
 
 
 @pytest.mark.timeout(400)
 async def test_f_nats_server_and_postgres_killed() -> None:
     outcome = await scenario("f", full=False)
     assert_whole(outcome)
-    assert outcome.faults["victims"] == {"nats": 2, "postgres": 2}
+    victims = outcome.faults["victims"]
+    assert victims["nats"] >= 2 and victims["postgres"] >= 2
