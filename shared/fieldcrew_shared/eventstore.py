@@ -35,7 +35,7 @@ from nats.js import api
 from nats.js.errors import APIError
 from nats.js.errors import NotFoundError as JsNotFoundError
 
-from fieldcrew_shared.envelope import Envelope, Metadata, decode_event, encode, seal
+from fieldcrew_shared.envelope import Envelope, Metadata, encode, seal
 from fieldcrew_shared.errors import (
     BackendUnavailableError,
     ConcurrencyError,
