@@ -6,7 +6,7 @@ from typing import Any
 
 from fieldcrew_cli.stack import SERVICES
 
-from tests.faults.faults import Catchup, Killer, Outage, Prober
+from tests.faults.faults import Catchup, Killer, Outage, Prober, Writer
 from tests.faults.outages import objects_missing, outage_problems
 from tests.faults.poison import KINDS, Poisoner, Redeliveries
 from tests.faults.scenarios import SEED, Body, Outcome, Run, drive, play_scenario
@@ -41,7 +41,7 @@ async def _outage(run: Run, server: str, seconds: float, orders: int) -> None:
     outage = Outage(run.system, server, seconds, after=5.0)
     prober = Prober(run.system, run.ledger)
     catchup = Catchup(run.system, outage)
-    await drive(run, orders, [outage, prober, catchup])
+    await drive(run, orders, [outage, prober, catchup, Writer(run.driver)])
     run.outcome.extra["outage"] = _measured(run, outage, prober)
     run.outcome.extra["caught_up_after_s"] = catchup.seconds
 

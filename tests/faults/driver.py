@@ -67,10 +67,7 @@ class Driver:
         await asyncio.gather(*(self._crew() for _ in range(self.plan.crews)))
 
     async def _crew(self) -> None:
-        limits = httpx.Limits(max_connections=self.plan.crew_size + 1, keepalive_expiry=KEEPALIVE)
-        timeout = httpx.Timeout(self.plan.request_timeout, connect=5.0)
-        base = f"{self.system.gateway}/api/v1"
-        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as http:
+        async with self.client() as http:
             while not self.enough():
                 n = next(self.numbers)
                 self.started = n + 1
@@ -80,13 +77,8 @@ class Driver:
         """One whole work order."""
         order = self._order(n)
         self.ledger.orders[n] = order
-        body = {"title": f"Pump P-{n} leaks", "site": "Plant 2", "asset": f"P-{n}",
-                "crew": {"leader": order.leader, "members": order.members}}  # fmt: skip
-        r = await self.command(http, "issue", "/work-orders", order.dispatcher, f"{n}-issue",
-                               order, json=body)  # fmt: skip
-        if r is None:
+        if not await self._issue(http, order):
             return order
-        order.id = str(r.json()["id"])
         steps = [self._note(http, order, who) for who in order.crew]
         steps += [self._photo(http, order, who, self._bytes(n, who)) for who in order.crew]
         if n % self.plan.shared_photo_every == 0:
@@ -101,6 +93,31 @@ class Driver:
         if r is not None:
             order.report = str(r.json()["id"])
         return order
+
+    async def side_order(self, http: httpx.AsyncClient, n: int) -> None:
+        """A work order issued and its leader's note, no more: commands that need neither
+        PostgreSQL nor S3, acknowledged (in the ledger) while the crews wait on an outage.
+        It is not one of ``ledger.orders``: it never gets a report."""
+        order = self._order(n)
+        if await self._issue(http, order):
+            await self._note(http, order, order.leader)
+
+    async def _issue(self, http: httpx.AsyncClient, order: Order) -> bool:
+        n = order.index
+        body = {"title": f"Pump P-{n} leaks", "site": "Plant 2", "asset": f"P-{n}",
+                "crew": {"leader": order.leader, "members": order.members}}  # fmt: skip
+        r = await self.command(http, "issue", "/work-orders", order.dispatcher, f"{n}-issue",
+                               order, json=body)  # fmt: skip
+        if r is not None:
+            order.id = str(r.json()["id"])
+        return r is not None
+
+    def client(self) -> httpx.AsyncClient:
+        """A phone's connections to the gateway."""
+        limits = httpx.Limits(max_connections=self.plan.crew_size + 1, keepalive_expiry=KEEPALIVE)
+        timeout = httpx.Timeout(self.plan.request_timeout, connect=5.0)
+        base = f"{self.system.gateway}/api/v1"
+        return httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout)
 
     def _order(self, n: int) -> Order:
         crew = random.Random(self.seed * 1_000_003 + n).sample(self.people, self.plan.crew_size)

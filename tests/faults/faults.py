@@ -17,9 +17,12 @@ import httpx
 from fieldcrew_shared.auth import Role
 from fieldcrew_shared.eventstore import EventStore, connect
 
+from tests.faults.driver import Driver
 from tests.faults.ledger import Answer, Ledger
 from tests.faults.projection import live_schema
 from tests.faults.system import System
+
+SIDE_ORDERS = 1_000_000  # numbers of the Writer's work orders, far from the crews'
 
 
 class Fault(Protocol):
@@ -164,6 +167,30 @@ class Prober:
 
     def summary(self) -> dict[str, Any]:
         return {"reads": len(self.answers)}
+
+
+@dataclass
+class Writer:
+    """Every ``every`` seconds a work order issued and its leader's note
+    (:meth:`Driver.side_order`), so that commands which need neither PostgreSQL nor S3 are
+    sent, and must be acknowledged, while an outage holds the crews up."""
+
+    driver: Driver
+    every: float = 1.0
+    written: int = 0
+
+    @property
+    def satisfied(self) -> bool:
+        return True
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with self.driver.client() as http:
+            while not await pause_unless(stop, self.every):
+                await self.driver.side_order(http, SIDE_ORDERS + self.written)
+                self.written += 1
+
+    def summary(self) -> dict[str, Any]:
+        return {"side_orders": self.written}
 
 
 @dataclass
