@@ -414,10 +414,11 @@ async def replay_into(
 
 
 async def everything(pool: asyncpg.Pool, schema: str) -> list[object]:
+    """Every row, the documents as their text: a rebuild must write the same bytes."""
     progress = await pool.fetch(f"SELECT * FROM {schema}.progress ORDER BY work_order_id")
     reports = await pool.fetch(f"SELECT * FROM {schema}.server_reports ORDER BY 1, 2")
     return [
-        [{**r, "state": json.loads(r["state"])} for r in progress],
+        [dict(r) for r in progress],
         [{**r, "report": json.loads(r["report"])} for r in reports],
         await outbox(pool, schema),
     ]

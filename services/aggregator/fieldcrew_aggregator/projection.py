@@ -290,10 +290,13 @@ def _json(value: Any) -> str:
 
 
 def _state_json(progress: Progress, compiled: str | None) -> str:
-    """``progress`` as JSON; its report given already as JSON is spliced in, not dumped again
-    (the report is about half of the document)."""
+    """``progress`` as JSON with its report last, however it was written: a live row and a
+    rebuilt one are the same text byte for byte, whatever order their keys were added in (a
+    row stored before a key existed gets it appended when next folded; a new one has it in
+    ``empty_progress``'s place). The report given already as JSON is spliced in, not dumped
+    again (it is about half of the document)."""
     if compiled is None:
-        return _json(progress)
+        compiled = _json(progress["compiled"])
     rest = _json({k: v for k, v in progress.items() if k != "compiled"})
     return f'{rest[:-1]},"compiled":{compiled}}}'
 
