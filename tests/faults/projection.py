@@ -146,11 +146,20 @@ async def _digest(
 async def _some_differences(
     pool: asyncpg.Pool, live: str, built: str, table: str, columns: list[str]
 ) -> list[str]:
-    out = []
-    for name, a, b in (("only live", live, built), ("only rebuilt", built, live)):
+    """Up to three rows that differ, each shown where its live and rebuilt texts part."""
+    only: dict[str, dict[str, str]] = {}
+    for name, a, b in (("live", live, built), ("rebuilt", built, live)):
         rows = await pool.fetch(
             f"(SELECT {_row(columns)} AS r FROM {a}.{table}"
-            f" EXCEPT SELECT {_row(columns)} FROM {b}.{table}) LIMIT 3"
+            f" EXCEPT SELECT {_row(columns)} FROM {b}.{table}) ORDER BY 1 LIMIT 3"
         )
-        out += [f"  {table} {name}: {r['r'][:400]}" for r in rows]
+        only[name] = {r["r"].split(",", 1)[0]: r["r"] for r in rows}
+    out = []
+    for key in sorted(only["live"].keys() | only["rebuilt"].keys())[:3]:
+        a, b = only["live"].get(key, ""), only["rebuilt"].get(key, "")
+        at = next(
+            (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+        )
+        out.append(f"  {table} {key}: live ...{a[max(0, at - 80) : at + 160]}")
+        out.append(f"  {table} {key}: rebuilt ...{b[max(0, at - 80) : at + 160]}")
     return out

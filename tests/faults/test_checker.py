@@ -81,7 +81,7 @@ async def test_the_checker_finds_a_lost_command_a_duplicate_and_a_wrong_projecti
             found = await tamper_and_check(admin, infra.nats_url, infra.database_url, ledger)
     finally:
         await nc.drain()
-    assert clean.ok and clean.reports_right == 3 and clean.acked == 30, clean.problems
+    assert clean.ok and clean.reports_right == 3 and clean.acked == 30, "\n".join(clean.problems)
     assert found.lost == 1, found.problems
     assert any("lost: acknowledged note" in p for p in found.problems)
     assert found.duplicated == 1
