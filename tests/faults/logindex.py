@@ -13,7 +13,9 @@ from fieldcrew_shared.events import (
     MemberNoteAdded,
     PhotoUploaded,
     ServerReportCompiled,
+    ServerReportPart,
     WorkOrderIssued,
+    join_report,
 )
 from fieldcrew_shared.eventstore import SUBJECTS, EventStore
 
@@ -36,6 +38,10 @@ class LogIndex:
     compiled: dict[str, list[tuple[int, dict[str, Any]]]] = field(
         default_factory=lambda: defaultdict(list)
     )
+    # a report too large for one message: its parts, by work order, revision and index
+    parts: dict[tuple[str, int], dict[int, list[str]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(list))
+    )
     poison: dict[int, str] = field(default_factory=dict)  # seq -> why it does not decode
 
     def duplicates(self) -> list[str]:
@@ -47,6 +53,9 @@ class LogIndex:
                 if len(seen) > 1]  # fmt: skip
         out += [f"photo {sha[:12]} of {wo} by {who} {n} times"
                 for (wo, sha, who), n in self.photos.items() if n > 1]  # fmt: skip
+        out += [f"part {i} of revision {rev} of {wo} {len(seen)} times"
+                for (wo, rev), chunks in self.parts.items() for i, seen in chunks.items()
+                if len(seen) > 1]  # fmt: skip
         for wo, revisions in self.compiled.items():
             counts = Counter(rev for rev, _ in revisions)
             out += [f"revision {rev} of {wo} announced {n} times"
@@ -89,5 +98,12 @@ def _index(index: LogIndex, event: object) -> None:
         index.reports[str(event.work_order_id)].append(event)
     elif isinstance(event, PhotoUploaded):
         index.photos[(str(event.work_order_id), event.sha256, event.uploader)] += 1
+    elif isinstance(event, ServerReportPart):
+        index.parts[(str(event.work_order_id), event.revision)][event.index].append(event.chunk)
     elif isinstance(event, ServerReportCompiled):
-        index.compiled[str(event.work_order_id)].append((event.revision, event.report))
+        wo = str(event.work_order_id)
+        report = event.report
+        if report is None:  # in the parts logged before it
+            chunks = index.parts[(wo, event.revision)]
+            report = join_report([chunks[i][0] for i in range(event.report_parts)])
+        index.compiled[wo].append((event.revision, report))

@@ -43,6 +43,15 @@ async def test_e_poison_and_redeliveries() -> None:
 
 
 @pytest.mark.timeout(400)
+async def test_c_postgres_stopped() -> None:
+    outcome = await scenario("c", full=False)
+    assert_whole(outcome)  # includes: reads 503 with Retry-After in time, commands all 2xx
+    outage = outcome.extra["outage"]
+    assert outcome.faults["outage_s"] >= 15 and outage["reads_503"] > 0
+    assert outage["commands_acked"] > 0 and outcome.extra["caught_up_after_s"] <= 30
+
+
+@pytest.mark.timeout(400)
 async def test_d_s3_stopped() -> None:
     outcome = await scenario("d", full=False)
     assert_whole(outcome)  # includes: uploads 503 with Retry-After in time, objects all there
