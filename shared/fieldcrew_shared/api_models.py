@@ -232,6 +232,14 @@ class ReportOut(BaseModel):
     recorded_at: datetime
 
 
+class RenditionState(StrEnum):
+    """Whether the copies clients see of a photo exist yet: they are made after the upload."""
+
+    pending = "pending"  # being prepared: no ``url`` yet
+    ready = "ready"
+    failed = "failed"  # could not be made; the original is kept as evidence
+
+
 class PhotoOut(BaseModel):
     id: UUID
     work_order_id: UUID
@@ -247,7 +255,16 @@ class PhotoOut(BaseModel):
     location: dict[str, float] | None
     uploaded_at: datetime
     duplicate: bool = False
-    url: str | None = None
+    rendition: RenditionState = Field(
+        default=RenditionState.ready,
+        description="`pending` until the served copy and thumbnail are made after the upload",
+    )
+    url: str | None = Field(
+        default=None, description="Short-lived URL of the served copy, once it is `ready`"
+    )
+    thumbnail_url: str | None = Field(
+        default=None, description="Short-lived URL of the ~320 px thumbnail, once it is `ready`"
+    )
 
 
 MAX_QUERY_INT = 2**31 - 1

@@ -301,6 +301,37 @@ class PhotoUploaded(Event):
     duplicate: bool = False
 
 
+class PhotoRenditionsMade(Event):
+    """The copies clients see of a photo were made after its upload: the served copy
+    (re-encoded, no metadata) and the thumbnail, both in the photo bucket under keys named by
+    the upload's sha256."""
+
+    context: ClassVar[str] = "photos"
+    name: ClassVar[str] = "PhotoRenditionsMade"
+
+    photo_id: UUID
+    sha256: str
+    served_key: str
+    served_width: int
+    served_height: int
+    thumbnail_key: str
+    thumbnail_width: int
+    thumbnail_height: int
+
+
+class PhotoRenditionFailed(Event):
+    """The copies of a photo could not be made, after ``attempts`` tries: the photo is shown
+    without them. The original is kept unchanged as evidence."""
+
+    context: ClassVar[str] = "photos"
+    name: ClassVar[str] = "PhotoRenditionFailed"
+
+    photo_id: UUID
+    sha256: str
+    reason: str
+    attempts: int
+
+
 class ServerReportCompiledV1(Event):
     """Version 1, as published: the whole report, always in this one message. Read only
     through its upcaster to :class:`ServerReportCompiled` (v2); kept to document the
@@ -469,6 +500,8 @@ CATALOGUE: dict[str, type[Event]] = {
         LeaderReportSubmitted,
         LeaderReportRejected,
         PhotoUploaded,
+        PhotoRenditionsMade,
+        PhotoRenditionFailed,
         ServerReportCompiled,
         ServerReportPart,
         ShareLinkCreated,

@@ -22,6 +22,7 @@ from playwright.async_api import Browser, BrowserContext, Locator, Page, async_p
 
 from tests.conftest import TokenFactory
 from tests.images import scene
+from tests.renditions import all_made
 
 
 def free_port() -> int:
@@ -210,8 +211,8 @@ REPORT = {"summary": "Seal replaced, pump tested", "root_cause": "Wear", "outcom
 async def play_crew_flow(
     api: httpx.AsyncClient, crew: Crew, log: EventStore, work_order_id: str, seed: int = 0
 ) -> None:
-    """Everyone adds a note and a photo, the leader submits the report, and the server
-    report's first revision is announced in the log."""
+    """Everyone adds a note and a photo, the leader submits the report, the server report's
+    first revision is announced in the log and every photo's copies are made."""
     async with ReportWatcher(log, work_order_id) as watcher:
         for n, who in enumerate(crew.everyone):
             r = await api.post(
@@ -228,3 +229,4 @@ async def play_crew_flow(
         )
         assert r.status_code == 201, r.text
         await watcher.revision(1)
+    await all_made(log, work_order_id)

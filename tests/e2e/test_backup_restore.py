@@ -22,6 +22,7 @@ from minio import Minio
 from tests.e2e.conftest import Crew, free_port, issue
 from tests.e2e.test_crew_flow import play_notes_and_photos
 from tests.e2e.test_rebuild import completed_work_order
+from tests.renditions import all_made
 
 BUCKET = "fieldcrew-photos"
 SERVER_ENV = (
@@ -125,6 +126,8 @@ async def answers(
         photos = (await api.get(f"/work-orders/{wo}/photos", headers=who)).json()
         status = (await api.get(f"/work-orders/{wo}", headers=who)).json()
         served = {p["sha256"]: (await api.get(p.pop("url"))).content for p in photos}
+        thumbnails = {p["sha256"]: (await api.get(p.pop("thumbnail_url"))).content for p in photos}
+    assert len(thumbnails) == len(served) and all(thumbnails.values())
     return reports, [photos, served], status
 
 
@@ -141,11 +144,13 @@ async def test_backup_restore_into_fresh_servers_gives_the_same_reports_and_phot
     completed = await completed_work_order(api, crew, log)  # revisions 1 and 2
     open_one = await issue(api, crew)
     await play_notes_and_photos(api, crew, open_one)
+    for wo in (completed, open_one):  # what the backup holds: every photo with its copies
+        await all_made(log, wo)
     cli_env = {**stack.env, "FIELDCREW_DATA_DIR": str(tmp_path / "cli")}
     backup = tmp_path / "fieldcrew.log.gz"
     said = await fieldcrew("backup", str(backup), env=cli_env)
     assert "backed up" in said and backup.stat().st_size > 0
-    assert mirror_bucket(infra, fresh_infra) >= 8  # originals and served copies
+    assert mirror_bucket(infra, fresh_infra) >= 12  # originals, served copies, thumbnails
 
     fresh_env = service_env(fresh_infra, keys[1], {name: free_port() for name in SERVICES})
     said = await fieldcrew(

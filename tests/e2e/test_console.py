@@ -102,7 +102,8 @@ async def test_a_dispatcher_issues_watches_reports_and_shares(
 
     # The work order: timeline, photos with provenance, the report and its PDF.
     await row(page, title).get_by_role("link", name=title).click()
-    await expect(page.locator("#timeline li")).to_have_count(1 + 2 * len(crew.everyone) + 2)
+    # issued, a note, a photo and its copies from each, the report, the compiled report
+    await expect(page.locator("#timeline li")).to_have_count(1 + 3 * len(crew.everyone) + 2)
     await expect(page.locator("#timeline")).to_contain_text(f"by {crew.leader} (technician)")
     await expect(page.locator("#photos img")).to_have_count(len(crew.everyone))
     photos = (await api.get(f"/work-orders/{work_order_id}/photos",

@@ -29,6 +29,7 @@ from pypdf import PdfReader
 
 from tests.e2e.conftest import Crew, ReportWatcher, history, issue, play_crew_flow
 from tests.images import scene
+from tests.renditions import all_made
 
 WHEN = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 PLACE = (48.137154, 11.576124)
@@ -62,6 +63,7 @@ async def add_photo(api: httpx.AsyncClient, crew: Crew, log: EventStore, wo: str
         )
         assert r.status_code == 201, r.text
         await watcher.revision(2)
+    await all_made(log, wo)  # the PDF prints the served copies
 
 
 async def draw_first_page(pdf: bytes, stem: Path) -> None:

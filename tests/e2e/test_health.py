@@ -10,7 +10,7 @@ from fieldcrew_cli.stack import SERVICES, Stack
 CHECKS = {
     "dispatch": {"nats"},
     "team": {"nats"},
-    "photos": {"nats", "s3"},
+    "photos": {"nats", "s3", "renditions", "renditions_lag"},
     "aggregator": {
         "nats",
         "postgres",

@@ -29,6 +29,7 @@ from tests.integration.test_photos_api import (  # noqa: F401  (fixtures, used b
     dispatch_client,
     event_store,
     is_stored,
+    made,
     original_key,
     photos_client,
     s3_admin,
@@ -41,12 +42,14 @@ from tests.integration.test_photos_api import (  # noqa: F401  (fixtures, used b
 
 
 @pytest.fixture
-async def stored(photos: httpx.AsyncClient, token: TokenFactory, wo: Crewed) -> dict[str, str]:
-    """A photo just uploaded through the service, as the API describes it."""
+async def stored(
+    photos: httpx.AsyncClient, token: TokenFactory, store: EventStore, wo: Crewed
+) -> dict[str, str]:
+    """A photo uploaded through the service, as the API describes it once its copies are
+    made."""
     response = await upload(photos, token, wo.id, wo.members[0], jpeg(wo.id.int % 1_000_000))
     assert response.status_code == 201, response.text
-    body: dict[str, str] = response.json()
-    return body
+    return await made(photos, token, store, wo, response.json())
 
 
 def endpoint(settings_env: dict[str, str]) -> str:
@@ -99,11 +102,14 @@ async def test_a_photo_url_is_a_presigned_get_of_its_served_copy_for_at_most_5_m
 async def test_a_url_for_one_photo_opens_no_other_object_and_writes_nothing(
     photos: httpx.AsyncClient,
     token: TokenFactory,
+    store: EventStore,
     wo: Crewed,
     s3: Minio,
 ) -> None:
     first = (await upload(photos, token, wo.id, wo.leader, jpeg(303))).json()
     second = (await upload(photos, token, wo.id, wo.leader, jpeg(304))).json()
+    first = await made(photos, token, store, wo, first)
+    await made(photos, token, store, wo, second)
     url, other = first["url"], second["sha256"]
     elsewhere = [
         url.replace(served_key(first["sha256"]), served_key(other)),
@@ -218,6 +224,7 @@ async def test_the_served_copy_has_no_exif_while_the_event_keeps_time_and_place(
     data = jpeg(112, size=(80, 60), exif_time=taken, gps=(48.2082, 16.3738))
     assert Image.open(io.BytesIO(data)).getexif().get_ifd(ExifTags.IFD.GPSInfo)  # it has GPS
     body = (await upload(photos, token, wo.id, wo.members[0], data)).json()
+    body = await made(photos, token, store, wo, body)
     async with httpx.AsyncClient() as plain:
         served = (await plain.get(body["url"])).content
     assert served == await stored_bytes(s3, body["sha256"], served_key(body["sha256"]))
@@ -238,7 +245,7 @@ async def test_the_served_copy_has_no_exif_while_the_event_keeps_time_and_place(
 
 
 async def test_the_served_copy_is_upright_and_opaque(
-    photos: httpx.AsyncClient, token: TokenFactory, s3: Minio, wo: Crewed
+    photos: httpx.AsyncClient, token: TokenFactory, store: EventStore, s3: Minio, wo: Crewed
 ) -> None:
     tags = Image.Exif()
     tags[ExifTags.Base.Orientation] = 6  # shown rotated 90° clockwise
@@ -249,6 +256,7 @@ async def test_the_served_copy_is_upright_and_opaque(
     for data, size in [(rotated.getvalue(), (48, 64)), (transparent.getvalue(), (40, 30))]:
         body = (await upload(photos, token, wo.id, wo.leader, data)).json()
         assert (body["width"], body["height"]) == size
+        await made(photos, token, store, wo, body)
         served = await stored_bytes(s3, body["sha256"], served_key(body["sha256"]))
         with Image.open(io.BytesIO(served)) as image:
             assert (image.size, image.mode) == (size, "RGB")

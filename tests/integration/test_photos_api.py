@@ -19,7 +19,7 @@ from fieldcrew_dispatch.config import Settings as DispatchSettings
 from fieldcrew_dispatch.main import create_app as create_dispatch
 from fieldcrew_photos.config import Settings
 from fieldcrew_photos.main import create_app
-from fieldcrew_shared.events import PhotoUploaded, subject_for
+from fieldcrew_shared.events import PhotoRenditionsMade, PhotoUploaded, subject_for
 from fieldcrew_shared.eventstore import EventStore, connect
 from minio import Minio
 from minio.error import S3Error
@@ -27,6 +27,7 @@ from PIL import Image
 
 from tests.conftest import TokenFactory, app_client, bearer
 from tests.images import heic, jpeg, png
+from tests.renditions import rendition_outcome
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,22 @@ async def upload(
     )
 
 
+async def made(
+    photos: httpx.AsyncClient, token: TokenFactory, store: EventStore, wo: Crewed, body: Any
+) -> dict[str, Any]:
+    """The photo ``body`` described once its copies are made (the rendition worker of an
+    in-process photos app makes them after the upload answered)."""
+    outcome = await rendition_outcome(store, wo.id, UUID(body["id"]))
+    assert isinstance(outcome, PhotoRenditionsMade), outcome
+    path = f"/work-orders/{wo.id}/photos/{body['id']}"
+    answer = await photos.get(path, headers=bearer(token(wo.leader)))
+    assert answer.status_code == 200 and answer.json()["rendition"] == "ready", answer.text
+    ready: dict[str, Any] = answer.json()
+    return ready
+
+
 async def uploads_of(store: EventStore, wo: UUID) -> list[PhotoUploaded]:
-    events = (await store.load(subject_for("photos", wo))).events
+    events = (await store.load(subject_for("photos", wo, "PhotoUploaded"))).events
     assert all(isinstance(e, PhotoUploaded) for e in events)
     return [e for e in events if isinstance(e, PhotoUploaded)]
 
@@ -141,9 +156,14 @@ async def is_stored(s3: Minio, sha256: str, key: str | None = None) -> bool:
     return await asyncio.to_thread(stat)
 
 
+def thumbnail_key(sha256: str) -> str:
+    return f"thumbnails/{sha256}.jpg"
+
+
 async def stores_nothing_for(s3: Minio, sha256: str) -> bool:
-    """Neither the original nor a served copy of these bytes is in the bucket."""
-    return not any([await is_stored(s3, sha256), await is_stored(s3, sha256, served_key(sha256))])
+    """Neither the original nor a copy of these bytes is in the bucket."""
+    keys = (original_key(sha256), served_key(sha256), thumbnail_key(sha256))
+    return not any([await is_stored(s3, sha256, key) for key in keys])
 
 
 async def test_a_member_uploads_a_photo_stored_under_its_sha256(
@@ -168,11 +188,14 @@ async def test_a_member_uploads_a_photo_stored_under_its_sha256(
 
 
 async def test_the_list_gives_urls_of_re_encoded_copies_not_of_the_originals(
-    photos: httpx.AsyncClient, token: TokenFactory, s3: Minio, wo: Crewed
+    photos: httpx.AsyncClient, token: TokenFactory, store: EventStore, s3: Minio, wo: Crewed
 ) -> None:
     first, second = jpeg(102), png(102)
-    await upload(photos, token, wo.id, wo.members[1], first, phase="before")
-    await upload(photos, token, wo.id, wo.leader, second, filename="x.png", phase="after")
+    one = await upload(photos, token, wo.id, wo.members[1], first, phase="before")
+    two = await upload(photos, token, wo.id, wo.leader, second, filename="x.png", phase="after")
+    for body in (one.json(), two.json()):
+        assert (body["rendition"], body["url"], body["thumbnail_url"]) == ("pending", None, None)
+        await made(photos, token, store, wo, body)
     listed = await photos.get(
         f"/work-orders/{wo.id}/photos", headers=bearer(token("office", "dispatcher"))
     )
@@ -182,17 +205,21 @@ async def test_the_list_gives_urls_of_re_encoded_copies_not_of_the_originals(
         ([wo.members[1]], "before"),
         ([wo.leader], "after"),
     ]
+    assert [p["rendition"] for p in items] == ["ready", "ready"]
     async with httpx.AsyncClient() as plain:
-        downloads = [(await plain.get(p["url"])) for p in items]
-    assert [d.status_code for d in downloads] == [200, 200]
-    assert [d.headers["content-type"] for d in downloads] == ["image/jpeg", "image/jpeg"]
-    for item, download, original in zip(items, downloads, [first, second], strict=True):
-        assert download.content != original
-        assert urlsplit(item["url"]).path == f"/{BUCKET}/{served_key(item['sha256'])}"
-        with Image.open(io.BytesIO(download.content)) as served:
-            served.load()
-            assert (served.format, served.size) == ("JPEG", (64, 48))
-        assert await stored_bytes(s3, item["sha256"]) == original  # the evidence, unaltered
+        downloads = [(await plain.get(p[url])) for p in items for url in ("url", "thumbnail_url")]
+    assert [d.status_code for d in downloads] == [200] * 4
+    assert {d.headers["content-type"] for d in downloads} == {"image/jpeg"}
+    for n, (item, original) in enumerate(zip(items, [first, second], strict=True)):
+        sha = item["sha256"]
+        assert urlsplit(item["url"]).path == f"/{BUCKET}/{served_key(sha)}"
+        assert urlsplit(item["thumbnail_url"]).path == f"/{BUCKET}/{thumbnail_key(sha)}"
+        for download in downloads[2 * n : 2 * n + 2]:
+            assert download.content != original
+            with Image.open(io.BytesIO(download.content)) as served:
+                served.load()
+                assert (served.format, served.size) == ("JPEG", (64, 48))  # not enlarged
+        assert await stored_bytes(s3, sha) == original  # the evidence, unaltered
 
 
 async def test_one_photo_by_id_and_who_may_see_it(
@@ -342,7 +369,7 @@ async def test_bad_form_fields_are_refused(
 
 
 async def test_an_iphone_heic_is_stored_as_sent_and_served_as_a_jpeg(
-    photos: httpx.AsyncClient, token: TokenFactory, s3: Minio, wo: Crewed
+    photos: httpx.AsyncClient, token: TokenFactory, store: EventStore, s3: Minio, wo: Crewed
 ) -> None:
     taken = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
     data = heic(103, size=(96, 72), exif_time=taken, gps=(-33.8688, 151.2093))
@@ -353,6 +380,7 @@ async def test_an_iphone_heic_is_stored_as_sent_and_served_as_a_jpeg(
     assert body["captured_at"] == "2026-05-06T07:08:09Z"
     assert round(body["location"]["lat"], 4) == -33.8688
     assert await stored_bytes(s3, body["sha256"]) == data
+    body = await made(photos, token, store, wo, body)
     async with httpx.AsyncClient() as plain:
         served = await plain.get(body["url"])
     with Image.open(io.BytesIO(served.content)) as copy:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from fieldcrew_photos.imaging import inspect
-from fieldcrew_photos.rendition import served_copy
+from fieldcrew_photos.rendition import renditions
 from fieldcrew_shared.errors import UploadRejectedError
 from PIL import ExifTags, Image
 
@@ -115,7 +115,8 @@ def test_a_heic_from_a_phone_is_accepted_with_its_time_and_place() -> None:
     assert (info.content_type, info.width, info.height) == ("image/heic", 80, 60)
     assert info.captured_at == taken
     assert info.location is not None and round(info.location.lat, 5) == 48.13715
-    with Image.open(io.BytesIO(served_copy(data, max_side=4096))) as served:
+    copies = renditions(data, served_max_side=4096, thumbnail_side=320)
+    with Image.open(io.BytesIO(copies.served.data)) as served:
         assert (served.format, served.size) == ("JPEG", (80, 60))
         assert not served.getexif()  # the served copy carries no place
 

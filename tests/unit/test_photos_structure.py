@@ -1,4 +1,4 @@
-"""Honest photos pass the structure checks and get a clean served copy; broken structures and
+"""Honest photos pass the structure checks and get clean copies; broken structures and
 hidden content do not pass (pure: bytes in, verdict out)."""
 
 from __future__ import annotations
@@ -7,14 +7,15 @@ import io
 import random
 
 import pytest
-from fieldcrew_photos.handlers import Limits, examine, served_copy
+from fieldcrew_photos.handlers import Limits, examine
+from fieldcrew_photos.rendition import Renditions, renditions
 from fieldcrew_photos.structure import anatomy, check
 from fieldcrew_shared.errors import UploadRejectedError
 from PIL import Image, ImageCms
 
 from tests.images import jpeg, picture, png, webp
 
-LIMITS = Limits(max_pixels=40_000_000, max_metadata_bytes=256 * 1024, served_max_side=4096)
+LIMITS = Limits(max_pixels=40_000_000, max_metadata_bytes=256 * 1024)
 ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
@@ -51,23 +52,32 @@ HONEST = {
 }
 
 
+def copies(data: bytes, served_max_side: int = 4096) -> Renditions:
+    return renditions(data, served_max_side=served_max_side, thumbnail_side=80)
+
+
 @pytest.mark.parametrize("name", HONEST)
 def test_honest_photos_are_accepted_and_served_without_metadata(name: str) -> None:
     data, size = HONEST[name]
     examine(data, LIMITS)
-    with Image.open(io.BytesIO(served_copy(data, LIMITS))) as served:
-        served.load()
-        assert (served.format, served.mode) == ("JPEG", "RGB")
-        assert served.size == (size or (160, 120))
-        assert dict(served.getexif()) == {}
-        assert not {"exif", "icc_profile", "xmp", "comment"} & set(served.info)
+    made = copies(data)
+    width, height = size or (160, 120)
+    scale = min(1.0, 80 / max(width, height))  # a thumbnail is never larger than the photo
+    small = (round(width * scale), round(height * scale))
+    for copy, want in ((made.served, (width, height)), (made.thumbnail, small)):
+        with Image.open(io.BytesIO(copy.data)) as served:
+            served.load()
+            assert (served.format, served.mode) == ("JPEG", "RGB")
+            assert served.size == (copy.width, copy.height) == want
+            assert dict(served.getexif()) == {}
+            assert not {"exif", "icc_profile", "xmp", "comment"} & set(served.info)
 
 
 def test_the_served_copy_is_bounded_to_its_longest_side() -> None:
-    data, limits = jpeg(5, size=(640, 480)), Limits(40_000_000, 256 * 1024, 100)
-    examined = examine(data, limits)
+    data = jpeg(5, size=(640, 480))
+    examined = examine(data, LIMITS)
     assert (examined.info.width, examined.info.height) == (640, 480)  # the evidence's size
-    assert Image.open(io.BytesIO(served_copy(data, limits))).size == (100, 75)
+    assert Image.open(io.BytesIO(copies(data, served_max_side=100).served.data)).size == (100, 75)
 
 
 def test_random_binary_metadata_and_trailers_are_not_mistaken_for_content() -> None:

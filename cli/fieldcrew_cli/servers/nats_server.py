@@ -24,7 +24,10 @@ from fieldcrew_cli.servers.process import ManagedProcess, find_binary, spawn, wa
 
 NATS_USER = "fieldcrew"  # the admin
 SERVICE_USERS = ("dispatch", "team", "photos", "aggregator", "documents")
-DURABLES: Mapping[str, tuple[str, ...]] = {"aggregator": ("aggregator", "webhooks")}
+DURABLES: Mapping[str, tuple[str, ...]] = {
+    "aggregator": ("aggregator", "webhooks"),
+    "photos": ("photos-renditions",),
+}
 INTEGRATION_USER = "integration"
 INTEGRATION_INBOX = "_INBOX_integration"  # its clients connect with this inbox prefix
 STREAM_ADMIN_OPS = ("CREATE", "UPDATE", "DELETE", "PURGE", "MSG.DELETE", "RESTORE", "SNAPSHOT")

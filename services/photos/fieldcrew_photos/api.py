@@ -8,9 +8,10 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 from fieldcrew_shared.access import DISPATCH_ROLES, require_view
-from fieldcrew_shared.api_models import PHOTO_UPLOAD_FORM, PhotoOut
+from fieldcrew_shared.api_models import PHOTO_UPLOAD_FORM, PhotoOut, RenditionState
 from fieldcrew_shared.auth import Role
 from fieldcrew_shared.errors import CommandRejectedError
+from fieldcrew_shared.events import PhotoRenditionsMade
 from fieldcrew_shared.service import Log
 from fieldcrew_shared.web import CurrentPrincipal, RequestMetadata, error_body
 from starlette.datastructures import Headers
@@ -19,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from fieldcrew_photos import handlers
 from fieldcrew_photos.config import Settings
 from fieldcrew_photos.form import discard, read_photo_form
-from fieldcrew_photos.storage import PhotoStorage, served_key
+from fieldcrew_photos.storage import PhotoStorage
 
 router = APIRouter(prefix="/work-orders", tags=["photos"])
 
@@ -60,7 +61,12 @@ def settings_of(request: Request) -> Settings:
 
 
 def photo_out(photo: handlers.Photo, storage: PhotoStorage, *, duplicate: bool = False) -> PhotoOut:
-    first = photo.first
+    first, copies = photo.first, photo.rendition
+    state = RenditionState.pending if copies is None else RenditionState.failed
+    url = thumbnail_url = None
+    if isinstance(copies, PhotoRenditionsMade):  # the re-encoded copies, never the original
+        state = RenditionState.ready
+        url, thumbnail_url = storage.url(copies.served_key), storage.url(copies.thumbnail_key)
     return PhotoOut(
         id=first.photo_id,
         work_order_id=first.work_order_id,
@@ -76,7 +82,9 @@ def photo_out(photo: handlers.Photo, storage: PhotoStorage, *, duplicate: bool =
         location=first.location.model_dump() if first.location else None,
         uploaded_at=photo.uploaded_at,
         duplicate=duplicate,
-        url=storage.url(served_key(first.sha256)),  # the re-encoded copy, never the original
+        rendition=state,
+        url=url,
+        thumbnail_url=thumbnail_url,
     )
 
 
@@ -151,7 +159,8 @@ async def upload_photo(
 async def list_photos(
     work_order_id: UUID, request: Request, log: Log, principal: CurrentPrincipal
 ) -> list[PhotoOut]:
-    """The work order's photos, one per distinct image, each with a short-lived ``url``."""
+    """The work order's photos, one per distinct image, each with short-lived URLs of its
+    served copy and thumbnail once they are made (``rendition``: pending, ready, failed)."""
     crew, photos = await handlers.photos(log, work_order_id)
     require_view(crew, principal, DISPATCH_ROLES)  # not analysts: a url hands out the bytes
     return [photo_out(photo, storage_of(request)) for photo in photos]
@@ -161,7 +170,7 @@ async def list_photos(
 async def get_photo(
     work_order_id: UUID, photo_id: UUID, request: Request, log: Log, principal: CurrentPrincipal
 ) -> PhotoOut:
-    """One photo of the work order, with a short-lived ``url``."""
+    """One photo of the work order, with short-lived URLs of its copies once they are made."""
     crew, photos = await handlers.photos(log, work_order_id)
     require_view(crew, principal, DISPATCH_ROLES)  # not analysts: a url hands out the bytes
     return photo_out(handlers.one_photo(photos, photo_id), storage_of(request))

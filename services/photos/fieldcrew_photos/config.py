@@ -36,3 +36,18 @@ class Settings(ServiceSettings):
         description="Longest side of the re-encoded copy served to clients, in pixels",
     )
     url_ttl_seconds: int = Field(default=MAX_URL_TTL_SECONDS, ge=1, le=MAX_URL_TTL_SECONDS)
+    thumbnail_side: int = Field(
+        default=320, ge=32, le=1024, description="Longest side of a photo's thumbnail, in pixels"
+    )
+    rendition_lanes: int = Field(
+        default=1,
+        ge=0,
+        le=16,
+        description="Photos whose copies this process makes at once; 0: it makes none",
+    )
+    rendition_attempts: int = Field(
+        default=4, ge=1, le=20, description="Tries to make a photo's copies before giving up"
+    )
+    rendition_retry_seconds: float = Field(
+        default=2.0, gt=0, le=600, description="Wait before the second try, doubling each time"
+    )

@@ -10,6 +10,8 @@ and stored by the time a command is decided; the command carries what they are.
   however many times and by whomever they are sent.
 - The same bytes again from the same uploader are a retry and change nothing; from another
   crew member they credit that member too (a ``duplicate`` upload).
+- A photo's copies (served copy and thumbnail) are made once, after its first upload, and
+  their outcome is recorded once: made, or failed after the worker's last try.
 """
 
 from __future__ import annotations
@@ -27,7 +29,14 @@ from fieldcrew_shared.errors import (
     InvalidCommandError,
     NotFoundError,
 )
-from fieldcrew_shared.events import Event, GeoPoint, Phase, PhotoUploaded
+from fieldcrew_shared.events import (
+    Event,
+    GeoPoint,
+    Phase,
+    PhotoRenditionFailed,
+    PhotoRenditionsMade,
+    PhotoUploaded,
+)
 from fieldcrew_shared.lifecycle import Lifecycle, Status, fold_lifecycle
 from fieldcrew_shared.records import Recorded
 
@@ -53,20 +62,31 @@ class UploadPhoto:
     location: GeoPoint | None = None
 
 
+Outcome = PhotoRenditionsMade | PhotoRenditionFailed
+
+
 @dataclass(frozen=True)
 class PhotosState:
-    """What the photo rules need of a work order: its lifecycle (None before it was issued)
-    and its uploads."""
+    """What the photo rules need of a work order: its lifecycle (None before it was issued),
+    its uploads, and what became of each photo's copies (by photo id; none while pending)."""
 
     lifecycle: Lifecycle | None = None
     uploads: list[PhotoUploaded] = field(default_factory=list)
+    renditions: dict[uuid.UUID, Outcome] = field(default_factory=dict)
 
 
 def fold(history: Iterable[Recorded]) -> PhotosState:
     """The photos' view of a work order's history (any context's events, in log order)."""
     history = list(history)
     uploads = [r.event for r in history if isinstance(r.event, PhotoUploaded)]
-    return PhotosState(fold_lifecycle(history), uploads)
+    renditions: dict[uuid.UUID, Outcome] = {}
+    for record in history:
+        event = record.event
+        if isinstance(event, Outcome):
+            known = renditions.get(event.photo_id)
+            if known is None or isinstance(known, PhotoRenditionFailed):
+                renditions[event.photo_id] = event  # the first; made wins over failed
+    return PhotosState(fold_lifecycle(history), uploads, renditions)
 
 
 def photo_id_for(work_order_id: uuid.UUID, sha256: str) -> uuid.UUID:
@@ -112,5 +132,78 @@ def decide_upload(state: PhotosState, cmd: UploadPhoto) -> list[Event]:
             captured_at=cmd.captured_at,
             location=cmd.location,
             duplicate=bool(same_bytes),
+        )
+    ]
+
+
+# Renditions: the copies clients see, made after the upload by the rendition worker.
+
+
+@dataclass(frozen=True)
+class RecordRenditions:
+    """The served copy and thumbnail of ``upload``'s photo are stored: record them."""
+
+    upload: PhotoUploaded
+    served_key: str
+    served_width: int
+    served_height: int
+    thumbnail_key: str
+    thumbnail_width: int
+    thumbnail_height: int
+
+
+@dataclass(frozen=True)
+class RecordRenditionFailure:
+    """The copies of ``upload``'s photo could not be made after ``attempts`` tries."""
+
+    upload: PhotoUploaded
+    reason: str
+    attempts: int
+
+
+def rendition_command_id(upload_event_id: str, outcome: str) -> uuid.UUID:
+    """The worker's command for one upload and outcome: its event's id derives from it, so
+    a retried append is dropped by the log and a retried command finds its event."""
+    return uuid.uuid5(PHOTO_NAMESPACE, f"{upload_event_id}:{outcome}")
+
+
+def needs_renditions(state: PhotosState, upload: PhotoUploaded) -> bool:
+    """Copies are made once per photo, for its first upload: a duplicate upload's photo has
+    them already, or gets them from its first upload."""
+    return not upload.duplicate and upload.photo_id not in state.renditions
+
+
+def decide_renditions(state: PhotosState, cmd: RecordRenditions) -> list[Event]:
+    """Record the copies, or nothing when the photo's outcome is recorded already."""
+    upload = cmd.upload
+    if upload.photo_id in state.renditions:
+        return []
+    return [
+        PhotoRenditionsMade(
+            work_order_id=upload.work_order_id,
+            photo_id=upload.photo_id,
+            sha256=upload.sha256,
+            served_key=cmd.served_key,
+            served_width=cmd.served_width,
+            served_height=cmd.served_height,
+            thumbnail_key=cmd.thumbnail_key,
+            thumbnail_width=cmd.thumbnail_width,
+            thumbnail_height=cmd.thumbnail_height,
+        )
+    ]
+
+
+def decide_rendition_failed(state: PhotosState, cmd: RecordRenditionFailure) -> list[Event]:
+    """Record that the copies could not be made, or nothing when an outcome is recorded."""
+    upload = cmd.upload
+    if upload.photo_id in state.renditions:
+        return []
+    return [
+        PhotoRenditionFailed(
+            work_order_id=upload.work_order_id,
+            photo_id=upload.photo_id,
+            sha256=upload.sha256,
+            reason=cmd.reason,
+            attempts=cmd.attempts,
         )
     ]

@@ -1,9 +1,10 @@
 """Photos' command and query handlers: check the bytes, store them, then record the upload.
 
-The order is the guarantee of docs/design.md §6: ``PhotoUploaded`` is appended only after both
-objects (the original as evidence, the re-encoded copy clients see) are durably stored, so
-every event names bytes that exist. A crash in between leaves at worst unreferenced objects,
-which the next upload of the same bytes reuses. Refused bytes store nothing and write nothing.
+The order is the guarantee of docs/design.md §6: ``PhotoUploaded`` is appended only after the
+original is durably stored, so every event names bytes that exist. A crash in between leaves
+at worst an unreferenced object, which the next upload of the same bytes reuses. Refused bytes
+store nothing and write nothing. The copies clients see are made after the answer, by the
+rendition worker (:mod:`fieldcrew_photos.consumer`, docs/adr/0050).
 """
 
 from __future__ import annotations
@@ -21,25 +22,31 @@ from fieldcrew_shared.errors import NotFoundError
 from fieldcrew_shared.events import Crew, Phase, PhotoUploaded
 from fieldcrew_shared.records import Recorded
 
-from fieldcrew_photos import imaging, rendition
+from fieldcrew_photos import imaging
 from fieldcrew_photos.config import Settings
-from fieldcrew_photos.domain import UploadPhoto, decide_upload, fold, photo_id_for, uploader_role
-from fieldcrew_photos.storage import PhotoStorage, object_key, served_key
+from fieldcrew_photos.domain import (
+    Outcome,
+    UploadPhoto,
+    decide_upload,
+    fold,
+    photo_id_for,
+    uploader_role,
+)
+from fieldcrew_photos.storage import PhotoStorage, object_key
 
 PIPELINE = CommandPipeline(fold)
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What an accepted image may be: pixels, metadata, and the served copy's longest side."""
+    """What an accepted image may be: its pixels, and its metadata in bytes."""
 
     max_pixels: int
     max_metadata_bytes: int
-    served_max_side: int
 
     @classmethod
     def of(cls, settings: Settings) -> Limits:
-        return cls(settings.max_pixels, settings.max_metadata_bytes, settings.served_max_side)
+        return cls(settings.max_pixels, settings.max_metadata_bytes)
 
 
 @dataclass(frozen=True)
@@ -56,9 +63,11 @@ class NewPhoto:
 
 @dataclass(frozen=True)
 class Photo:
-    """One distinct image of a work order and every upload of it, in order."""
+    """One distinct image of a work order, every upload of it in order, and what became of
+    its copies (None while they are being made)."""
 
     records: tuple[Recorded, ...]
+    rendition: Outcome | None = None
 
     @property
     def first(self) -> PhotoUploaded:
@@ -103,17 +112,11 @@ async def upload_photo(
     meta: Metadata,
     limits: Limits,
 ) -> Uploaded:
-    """Check the bytes, store them and their served copy once, then record who uploaded them."""
+    """Check the bytes, store them once, then record who uploaded them."""
     examined = await asyncio.to_thread(examine, upload.data, limits)
     info, sha256 = examined.info, examined.sha256
     key = object_key(sha256)
-
-    async def store_served_copy() -> None:
-        served = await asyncio.to_thread(served_copy, upload.data, limits)
-        await storage.put(served_key(sha256), served, rendition.CONTENT_TYPE)
-
-    # the original travels to S3 while its served copy is made
-    await asyncio.gather(storage.put(key, upload.data, info.content_type), store_served_copy())
+    await storage.put(key, upload.data, info.content_type)
     cmd = UploadPhoto(
         work_order_id=upload.work_order_id,
         uploader=upload.uploader,
@@ -138,11 +141,6 @@ def examine(data: bytes, limits: Limits) -> Examined:
         data, max_pixels=limits.max_pixels, max_metadata_bytes=limits.max_metadata_bytes
     )
     return Examined(info, hashlib.sha256(data).hexdigest())
-
-
-def served_copy(data: bytes, limits: Limits) -> bytes:
-    """CPU work, run off the event loop: the copy clients see of bytes ``examine`` accepted."""
-    return rendition.served_copy(data, max_side=limits.served_max_side)
 
 
 async def record_upload(
@@ -178,12 +176,14 @@ def one_photo(photos: list[Photo], photo_id: uuid.UUID) -> Photo:
 
 
 def photos_of(records: Sequence[Recorded]) -> dict[uuid.UUID, Photo]:
-    """Group upload records by photo, keeping the order of first upload."""
+    """Group upload records by photo, keeping the order of first upload, each with what
+    became of its copies."""
     grouped: dict[uuid.UUID, list[Recorded]] = {}
     for record in records:
         if isinstance(record.event, PhotoUploaded):
             grouped.setdefault(record.event.photo_id, []).append(record)
-    return {photo_id: Photo(tuple(group)) for photo_id, group in grouped.items()}
+    made = fold(records).renditions
+    return {pid: Photo(tuple(group), made.get(pid)) for pid, group in grouped.items()}
 
 
 def as_uploaded(record: Recorded) -> PhotoUploaded:

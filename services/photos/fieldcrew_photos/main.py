@@ -1,16 +1,26 @@
-"""Entry point: ``python -m fieldcrew_photos`` or ``fieldcrew-photos``."""
+"""Entry point: ``python -m fieldcrew_photos`` or ``fieldcrew-photos``.
+
+Beside the API, the rendition worker runs as a supervised background task (docs/adr/0026,
+docs/adr/0050): a failure is logged with its traceback and the worker starts again with
+backoff, and ``/readyz`` answers 503 while it is down and shows its lag.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
-from fieldcrew_shared.health import readiness_of
+from fieldcrew_shared.eventstore import EventStore
+from fieldcrew_shared.health import Readiness, readiness_of
 from fieldcrew_shared.service import new_app, open_backends, serve
+from fieldcrew_shared.supervision import Supervised
 
 from fieldcrew_photos.api import FORM_OVERHEAD, DeclaredSizeLimit, router
 from fieldcrew_photos.config import Settings
+from fieldcrew_photos.consumer import RenditionMaker, RenditionWorker, Retry
 from fieldcrew_photos.storage import PhotoStorage, http_pool
 
 SOURCE = "fieldcrew/photos"
@@ -27,6 +37,10 @@ def create_app(settings: Settings) -> FastAPI:
             readiness.add("s3", storage.ready)
             app.state.store = backends.store
             app.state.storage = storage
+            if settings.rendition_lanes > 0:
+                app.state.renditions = start_renditions(
+                    settings, backends.store, storage, backends.stack, readiness
+                )
             yield
 
     app = new_app("fieldcrew photos", settings, lifespan)
@@ -35,6 +49,32 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(DeclaredSizeLimit, limit=max_request)
     app.include_router(router, max_body_size=max_request)
     return app
+
+
+def start_renditions(
+    settings: Settings,
+    store: EventStore,
+    storage: PhotoStorage,
+    stack: AsyncExitStack,
+    readiness: Readiness,
+) -> RenditionWorker:
+    """Start the supervised rendition worker; it stops (finishing the photos in hand) before
+    the connections close."""
+    threads = ThreadPoolExecutor(settings.rendition_lanes, thread_name_prefix="rendition")
+    stack.callback(threads.shutdown, wait=False, cancel_futures=True)
+    maker = RenditionMaker(
+        store, storage, threads,
+        served_max_side=settings.served_max_side, thumbnail_side=settings.thumbnail_side,
+    )  # fmt: skip
+    retry = Retry(settings.rendition_attempts, settings.rendition_retry_seconds)
+    worker = RenditionWorker(store, maker, lanes=settings.rendition_lanes, retry=retry)
+    stop = asyncio.Event()
+    supervised = Supervised("renditions", lambda: worker.run(stop), on_stop=stop.set)
+    readiness.add("renditions", supervised.check)
+    readiness.add("renditions_lag", worker.lag)
+    supervised.start()
+    stack.push_async_callback(supervised.stop)
+    return worker
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""The copy of a photo that clients see: re-encoded from its decoded pixels, no metadata.
+"""The copies of a photo that clients see: re-encoded from its decoded pixels, no metadata.
 
 The uploaded bytes are evidence and are kept unaltered, but never handed to a client. What a
 client downloads is rebuilt here (content disarm and reconstruction): the pixels are decoded,
@@ -7,18 +7,23 @@ longest side, and written as a fresh baseline JPEG. Nothing of the upload surviv
 no EXIF (so no GPS position), no XMP, ICC profile or comments, no trailer, nothing a polyglot
 hid in a segment. Capture time and place stay in the ``PhotoUploaded`` event as evidence.
 
-Pure CPU work on bytes that :func:`fieldcrew_photos.imaging.inspect` already accepted; callers
-run it in a worker thread.
+Two copies are made from one decode (:func:`renditions`): the served copy, at most
+``served_max_side`` on a side, and a thumbnail of about 320 px for lists and the console.
+
+Pure CPU work on bytes that :func:`fieldcrew_photos.imaging.inspect` accepted at upload;
+callers run it in a worker thread.
 """
 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 from PIL import ExifTags, Image
 
 CONTENT_TYPE = "image/jpeg"
 QUALITY = 88
+THUMBNAIL_QUALITY = 80
 _OPENERS = ["JPEG", "PNG", "WEBP", "HEIF"]  # HEIF: registered by imaging
 # EXIF orientation -> the turn that makes the picture upright (as ImageOps.exif_transpose)
 _TURNS = {
@@ -33,22 +38,53 @@ _TURNS = {
 _SIXTEEN_BIT = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
 
 
-def served_copy(data: bytes, *, max_side: int) -> bytes:
-    """A metadata-free JPEG of ``data``'s pixels, upright, at most ``max_side`` on a side.
+@dataclass(frozen=True)
+class Copy:
+    """One re-encoded JPEG and its size in pixels."""
+
+    data: bytes
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Renditions:
+    """What clients see of one photo: the served copy and its thumbnail."""
+
+    served: Copy
+    thumbnail: Copy
+
+
+def renditions(data: bytes, *, served_max_side: int, thumbnail_side: int) -> Renditions:
+    """The served copy (at most ``served_max_side`` on a side) and the thumbnail (at most
+    ``thumbnail_side``), both metadata-free upright JPEGs, from one decode of ``data``.
 
     No copy of the pixels is made that is not needed (each costs ~40 ms for a 12 MP photo,
-    bench/, issue 4): an upright RGB picture within ``max_side`` is encoded as decoded."""
+    bench/, issue 4): an upright RGB picture within ``served_max_side`` is encoded as
+    decoded, and the thumbnail is scaled from the served copy's pixels in place."""
     with Image.open(io.BytesIO(data), formats=_OPENERS) as image:
-        image.thumbnail((max_side, max_side))  # decodes JPEGs at a reduced scale when it can
-        image.load()
-        turn = _TURNS.get(image.getexif().get(ExifTags.Base.Orientation, 1))
-        pixels = _rgb(image)
-        if turn is not None:
-            pixels = pixels.transpose(turn)
-        pixels.info = {}  # nothing of the upload's metadata reaches the encoder
-        buffer = io.BytesIO()
-        pixels.save(buffer, "JPEG", quality=QUALITY)
-    return buffer.getvalue()
+        pixels = _upright(image, served_max_side)
+        served = _encode(pixels, QUALITY)
+        pixels.thumbnail((thumbnail_side, thumbnail_side))
+        return Renditions(served, _encode(pixels, THUMBNAIL_QUALITY))
+
+
+def _upright(image: Image.Image, max_side: int) -> Image.Image:
+    """``image`` decoded, within ``max_side``, turned upright, as 8-bit RGB, with no info."""
+    image.thumbnail((max_side, max_side))  # decodes JPEGs at a reduced scale when it can
+    image.load()
+    turn = _TURNS.get(image.getexif().get(ExifTags.Base.Orientation, 1))
+    pixels = _rgb(image)
+    if turn is not None:
+        pixels = pixels.transpose(turn)
+    pixels.info = {}  # nothing of the upload's metadata reaches the encoder
+    return pixels
+
+
+def _encode(pixels: Image.Image, quality: int) -> Copy:
+    buffer = io.BytesIO()
+    pixels.save(buffer, "JPEG", quality=quality)
+    return Copy(buffer.getvalue(), pixels.width, pixels.height)
 
 
 def _rgb(image: Image.Image) -> Image.Image:

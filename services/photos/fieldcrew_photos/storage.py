@@ -1,13 +1,15 @@
 """The photo bucket in S3-compatible object storage (MinIO, SeaweedFS, AWS S3).
 
-Two objects per distinct image, both named by the sha256 of the uploaded bytes, never by
+Three objects per distinct image, all named by the sha256 of the uploaded bytes, never by
 anything the client sent: the original, kept unaltered as evidence under
-``sha256/<first two hex digits>/<sha256>``, and the re-encoded copy served to clients under
-``served/<sha256>.jpg``. The same bytes are stored once, whoever sends them, for every work
-order (a second upload of them writes the same bytes to the same key again).
+``sha256/<first two hex digits>/<sha256>`` (stored by the upload), and the re-encoded copy
+served to clients under ``served/<sha256>.jpg`` with its thumbnail under
+``thumbnails/<sha256>.jpg`` (made after the upload by the rendition worker). The same bytes are
+stored once, whoever sends them, for every work order (a second upload of them writes the same
+bytes to the same key again).
 
 The bucket is private and only this service holds credentials for it. Clients get presigned
-GET URLs of one served copy, valid at most five minutes; no URL for the original and no
+GET URLs of one served copy or thumbnail, valid at most five minutes; no URL for the original and no
 presigned PUT is ever made. :meth:`PhotoStorage.ensure_bucket` refuses to run on a bucket that
 answers anonymous requests. The ``minio`` SDK is synchronous, so each network call runs in a
 worker thread of the storage's own pool (a hung S3 holds those threads, not the ones images
@@ -36,6 +38,7 @@ from fieldcrew_photos.config import Settings
 T = TypeVar("T")
 __all__ = [
     "BucketExposedError",
+    "MissingObjectError",
     "PhotoStorage",
     "http_pool",
     "object_key",
@@ -58,8 +61,14 @@ class BucketExposedError(FieldcrewError):
     code = "bucket_exposed"
 
 
+class MissingObjectError(FieldcrewError):
+    """An object the log names is not in the bucket."""
+
+    code = "missing_object"
+
+
 class PhotoStorage:
-    """Puts, finds and signs photo objects in one private bucket."""
+    """Puts, reads and signs photo objects in one private bucket."""
 
     def __init__(
         self,
@@ -119,6 +128,16 @@ class PhotoStorage:
         more for every new photo, bench/, issue 4)."""
         await self._call("store a photo", self._put, key, data, content_type)
 
+    async def get(self, key: str) -> bytes:
+        """The bytes stored under ``key``; MissingObjectError when there are none."""
+        try:
+            return await self._call("read a photo", self._get, key)
+        except BackendUnavailableError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, S3Error) and cause.code == "NoSuchKey":
+                raise MissingObjectError(f"no object {key} in the photo bucket") from cause
+            raise
+
     async def ready(self) -> dict[str, str]:
         """Readiness: the bucket answers an authenticated request."""
         if not await self._call("find the photo bucket", self.client.bucket_exists, self.bucket):
@@ -151,14 +170,15 @@ class PhotoStorage:
                 raise
 
     def _anonymous_probes(self) -> list[str]:
-        """The unsigned requests (list, read an original, read a served copy) that the bucket
-        did not refuse. Probed objects never exist, so a private bucket answers 403 and a
-        readable one 404."""
+        """The unsigned requests (list; read an original, a served copy, a thumbnail) that the
+        bucket did not refuse. Probed objects never exist, so a private bucket answers 403 and
+        a readable one 404."""
         base = f"{self.endpoint_url}/{self.bucket}"
         probes = {
             "list objects": f"{base}?list-type=2&max-keys=1",
             "read an original": f"{base}/{object_key(_NEVER_STORED)}",
             "read a served copy": f"{base}/{served_key(_NEVER_STORED)}",
+            "read a thumbnail": f"{base}/{thumbnail_key(_NEVER_STORED)}",
         }
         exposed = []
         for what, url in probes.items():
@@ -166,6 +186,14 @@ class PhotoStorage:
             if answer.status in _ANONYMOUS_ALLOWED:
                 exposed.append(f"{what}: {answer.status}")
         return exposed
+
+    def _get(self, key: str) -> bytes:
+        response = self.client.get_object(self.bucket, key)
+        try:
+            return response.read()
+        finally:
+            response.close()
+            response.release_conn()
 
     def _put(self, key: str, data: bytes, content_type: str) -> None:
         # One part (a single PUT, atomic) up to the S3 limit of 5 GiB.
