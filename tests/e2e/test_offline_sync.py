@@ -150,4 +150,4 @@ async def test_a_photo_retried_with_its_idempotency_key_through_the_gateway(
     assert (first.status_code, again.status_code, other.status_code) == (201, 200, 422)
     assert again.headers["Idempotent-Replayed"] == "true"
     assert other.json()["error"]["code"] == "idempotency_key_reused"
-    assert len((await history(log, wo, "photos")).records) == 1
+    assert len((await log.load(f"fieldcrew.photos.{wo}.PhotoUploaded")).records) == 1

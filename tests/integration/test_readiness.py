@@ -57,8 +57,10 @@ async def test_photos_is_ready_when_nats_and_the_bucket_answer(
     async with app_client(create_photos(PhotosSettings())) as client:  # type: ignore[call-arg]
         status, body, _ = await readyz(client)
     assert status == 200, body
-    assert set(body["checks"]) == {"nats", "s3"}
+    assert set(body["checks"]) == {"nats", "s3", "renditions", "renditions_lag"}
     assert body["checks"]["s3"] == {"ok": True, "bucket": "fieldcrew-photos"}
+    assert body["checks"]["renditions"]["state"] == "running"
+    assert {"pending", "ack_pending"} <= set(body["checks"]["renditions_lag"])
 
 
 @pytest.fixture(scope="module")

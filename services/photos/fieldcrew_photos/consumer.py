@@ -173,6 +173,20 @@ class RenditionWorker:
             ack_wait=120,
         )
 
+    async def ensure_consumer(self) -> None:
+        """Make the durable consumer unless it exists: done at start, so that ``/readyz`` can
+        show the lag from its first probe (a consumer lost later is made again by ``run``)."""
+        js, stream = self.store.js, self.store.stream
+        try:
+            await js.consumer_info(stream, DURABLE)
+        except JsNotFoundError:
+            config = self.consumer_config()
+            config.name = config.durable_name = DURABLE
+            config.filter_subject = UPLOADS
+            await js.add_consumer(stream, config)
+        except (NatsTimeoutError, NoRespondersError, ConnectionClosedError) as exc:
+            raise BackendUnavailableError("JetStream is not answering") from exc
+
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set, then finish the photos in hand. Raises when NATS
         fails it (a lost consumer, a closed connection): its supervisor starts it again."""

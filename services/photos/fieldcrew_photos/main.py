@@ -38,7 +38,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.store = backends.store
             app.state.storage = storage
             if settings.rendition_lanes > 0:
-                app.state.renditions = start_renditions(
+                app.state.renditions = await start_renditions(
                     settings, backends.store, storage, backends.stack, readiness
                 )
             yield
@@ -51,15 +51,15 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
-def start_renditions(
+async def start_renditions(
     settings: Settings,
     store: EventStore,
     storage: PhotoStorage,
     stack: AsyncExitStack,
     readiness: Readiness,
 ) -> RenditionWorker:
-    """Start the supervised rendition worker; it stops (finishing the photos in hand) before
-    the connections close."""
+    """Start the supervised rendition worker once its durable consumer exists; it stops
+    (finishing the photos in hand) before the connections close."""
     threads = ThreadPoolExecutor(settings.rendition_lanes, thread_name_prefix="rendition")
     stack.callback(threads.shutdown, wait=False, cancel_futures=True)
     maker = RenditionMaker(
@@ -68,6 +68,7 @@ def start_renditions(
     )  # fmt: skip
     retry = Retry(settings.rendition_attempts, settings.rendition_retry_seconds)
     worker = RenditionWorker(store, maker, lanes=settings.rendition_lanes, retry=retry)
+    await worker.ensure_consumer()
     stop = asyncio.Event()
     supervised = Supervised("renditions", lambda: worker.run(stop), on_stop=stop.set)
     readiness.add("renditions", supervised.check)
