@@ -7,7 +7,13 @@ from uuid import uuid4
 
 import pytest
 from fieldcrew_dispatch.feed import Viewer, shaped
-from fieldcrew_shared.events import ServerReportCompiled, SharedView, ShareLinkViewed
+from fieldcrew_shared.events import (
+    PhotoRenditionFailed,
+    PhotoRenditionsMade,
+    ServerReportCompiled,
+    SharedView,
+    ShareLinkViewed,
+)
 
 from tests.unit.factories import issued, note, photo, recorded, report
 
@@ -29,7 +35,19 @@ def test_a_note_is_whole_for_the_leader_and_its_author_and_a_summary_for_everyon
         assert set(shown["data"]) == {"note_id", "author", "after_report"}
 
 
-@pytest.mark.parametrize("event", [report(WO, "lead", ()), photo(WO, "m1", "a" * 64)])
+COPIES = PhotoRenditionsMade(
+    work_order_id=WO, photo_id=uuid4(), sha256="a" * 64, served_key="served/a.jpg",
+    served_width=64, served_height=48, thumbnail_key="thumbnails/a.jpg", thumbnail_width=64,
+    thumbnail_height=48,
+)  # fmt: skip
+NO_COPIES = PhotoRenditionFailed(
+    work_order_id=WO, photo_id=uuid4(), sha256="b" * 64, reason="OSError: x", attempts=4
+)
+
+
+@pytest.mark.parametrize(
+    "event", [report(WO, "lead", ()), photo(WO, "m1", "a" * 64), COPIES, NO_COPIES]
+)
 def test_the_report_and_photos_are_whole_for_the_crew_and_dispatcher_not_the_analyst(
     event: object,
 ) -> None:
@@ -37,9 +55,9 @@ def test_the_report_and_photos_are_whole_for_the_crew_and_dispatcher_not_the_ana
     for viewer in (LEADER, OTHER, DISPATCHER):
         shown = shaped(record, viewer)
         assert shown is not None and not shown["redacted"]
-        assert "object_key" not in shown["data"]
+        assert not {"object_key", "served_key", "thumbnail_key"} & set(shown["data"])
     shown = shaped(record, ANALYST)
-    assert shown is not None and shown["redacted"]
+    assert shown is not None and shown["redacted"] and "sha256" not in shown["data"]
 
 
 def test_a_revision_is_a_summary_and_share_links_are_the_dispatchers() -> None:

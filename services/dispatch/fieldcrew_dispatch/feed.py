@@ -4,7 +4,8 @@ it is recorded. A caller gets an event whole when they may read what it holds, a
 
 - Notes: the leader reads all, a member their own; anyone else gets a summary (the office
   reads notes merged in the report, not one by one).
-- The leader's report and photos: the crew and the dispatcher (admin); an analyst a summary.
+- The leader's report and photos (their uploads and their copies being made): the crew and
+  the dispatcher (admin); an analyst a summary.
 - Server report revisions: a summary for everyone (the report is read with its own call); the
   parts a large report travels in are not shown.
 - Share-link activity: the dispatcher (admin) only.
@@ -19,6 +20,8 @@ from typing import Any
 from fieldcrew_shared.events import (
     LeaderReportSubmitted,
     MemberNoteAdded,
+    PhotoRenditionFailed,
+    PhotoRenditionsMade,
     PhotoUploaded,
     ServerReportCompiled,
     ServerReportPart,
@@ -31,9 +34,13 @@ SUMMARY: dict[type, tuple[str, ...]] = {
     MemberNoteAdded: ("note_id", "author", "after_report"),
     LeaderReportSubmitted: ("report_id", "report_version", "leader"),
     PhotoUploaded: ("photo_id", "uploader", "duplicate"),
+    PhotoRenditionsMade: ("photo_id",),
+    PhotoRenditionFailed: ("photo_id",),
     ServerReportCompiled: ("revision",),
 }
-HIDDEN = frozenset({"object_key"})  # where the bytes are stored is nobody's business
+# where the bytes are stored is nobody's business
+HIDDEN = frozenset({"object_key", "served_key", "thumbnail_key"})
+PHOTOS = LeaderReportSubmitted | PhotoUploaded | PhotoRenditionsMade | PhotoRenditionFailed
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,6 @@ def _whole(record: Recorded, viewer: Viewer) -> bool:
     event = record.event
     if isinstance(event, MemberNoteAdded):
         return viewer.on_crew and (viewer.crew_role == "leader" or event.author == viewer.user)
-    if isinstance(event, LeaderReportSubmitted | PhotoUploaded):
+    if isinstance(event, PHOTOS):
         return viewer.on_crew or viewer.role in DISPATCHERS
     return not isinstance(event, ServerReportCompiled)
