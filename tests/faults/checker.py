@@ -8,6 +8,7 @@
   of it in the log, equal to it, holding exactly the ledger's notes and photos with their
   uploaders, nothing missing.
 - A rebuild of the projection equals the live one, every table and column.
+- Every photo's copies are made, once (:mod:`tests.faults.copies`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import asyncpg
 from fieldcrew_shared.eventstore import EventStore, connect
 
+from tests.faults.copies import copies_problems, wait_for_copies
 from tests.faults.ledger import Ack, Ledger, Order
 from tests.faults.logindex import LogIndex, read_log
 from tests.faults.projection import Comparison, Live, compare_with_rebuild, read_live, settle
@@ -38,6 +40,7 @@ class Verdict:
     reports_right: int = 0
     rebuild_equal: bool = False
     settled_seconds: float | None = None
+    copies_seconds: float | None = None  # after the settle: every photo's copies recorded
     log_events: int = 0
     poison_in_log: int = 0
     dead_letters: dict[int, str] = field(default_factory=dict)
@@ -71,10 +74,14 @@ async def check(
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
     verdict = Verdict(orders=len(ledger.orders), complete=len(ledger.complete_orders))
     try:
+        # the copies first: their events are in the log the projection must then catch up with
+        verdict.copies_seconds = await wait_for_copies(store, settle_timeout, poison or {})
         verdict.settled_seconds = await settle(pool, store, settle_timeout)
         if verdict.settled_seconds is None:
             verdict.problem(f"the projection did not catch up with the log in {settle_timeout} s")
         index = await read_log(store, poison or {})
+        for text in copies_problems(index):
+            verdict.problem(text)
         live = await read_live(pool)
         verdict.log_events, verdict.poison_in_log = index.events, len(index.poison)
         verdict.dead_letters = live.dead_letters

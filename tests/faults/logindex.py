@@ -11,6 +11,8 @@ from fieldcrew_shared.errors import PoisonEventError
 from fieldcrew_shared.events import (
     LeaderReportSubmitted,
     MemberNoteAdded,
+    PhotoRenditionFailed,
+    PhotoRenditionsMade,
     PhotoUploaded,
     ServerReportCompiled,
     ServerReportPart,
@@ -35,6 +37,12 @@ class LogIndex:
         default_factory=lambda: defaultdict(list)
     )
     photos: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # wo, sha, uploader
+    # each photo's first upload (its copies are made for it): photo id -> work order, sha
+    firsts: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # what became of each photo's copies, by photo id: made or failed, once each
+    copies: dict[str, list[PhotoRenditionsMade | PhotoRenditionFailed]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
     compiled: dict[str, list[tuple[int, dict[str, Any]]]] = field(
         default_factory=lambda: defaultdict(list)
     )
@@ -53,6 +61,8 @@ class LogIndex:
                 if len(seen) > 1]  # fmt: skip
         out += [f"photo {sha[:12]} of {wo} by {who} {n} times"
                 for (wo, sha, who), n in self.photos.items() if n > 1]  # fmt: skip
+        out += [f"copies of photo {pid} recorded {len(seen)} times"
+                for pid, seen in self.copies.items() if len(seen) > 1]  # fmt: skip
         out += [f"part {i} of revision {rev} of {wo} {len(seen)} times"
                 for (wo, rev), chunks in self.parts.items() for i, seen in chunks.items()
                 if len(seen) > 1]  # fmt: skip
@@ -61,6 +71,10 @@ class LogIndex:
             out += [f"revision {rev} of {wo} announced {n} times"
                     for rev, n in counts.items() if n > 1]  # fmt: skip
         return out
+
+    def uncopied(self) -> list[str]:
+        """The photos whose copies have no outcome in the log yet (made or failed)."""
+        return [pid for pid in self.firsts if not self.copies.get(pid)]
 
 
 async def read_log(store: EventStore, published_poison: Collection[int] = ()) -> LogIndex:
@@ -98,6 +112,10 @@ def _index(index: LogIndex, event: object) -> None:
         index.reports[str(event.work_order_id)].append(event)
     elif isinstance(event, PhotoUploaded):
         index.photos[(str(event.work_order_id), event.sha256, event.uploader)] += 1
+        if not event.duplicate:
+            index.firsts[str(event.photo_id)] = (str(event.work_order_id), event.sha256)
+    elif isinstance(event, PhotoRenditionsMade | PhotoRenditionFailed):
+        index.copies[str(event.photo_id)].append(event)
     elif isinstance(event, ServerReportPart):
         index.parts[(str(event.work_order_id), event.revision)][event.index].append(event.chunk)
     elif isinstance(event, ServerReportCompiled):

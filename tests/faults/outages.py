@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
+from fieldcrew_shared.events import PhotoRenditionsMade
 from fieldcrew_shared.eventstore import EventStore, connect
-from fieldcrew_shared.photo_objects import object_key, served_key
+from fieldcrew_shared.photo_objects import object_key
 from minio import Minio
 from minio.error import S3Error
 
@@ -46,28 +47,32 @@ def outage_problems(ledger: Ledger, outage: Outage, prober: Prober, within: floa
 
 
 async def objects_missing(system: System, ledger: Ledger) -> list[str]:
-    """Every photo the log names is stored, original and served copy, after an S3 outage:
-    nothing half-visible."""
+    """Every object the log names is stored after an S3 outage: the original of every photo
+    uploaded, the served copy and thumbnail of every photo whose copies were recorded made
+    (the checker waited for each photo's outcome). Nothing half-visible."""
     nc = await connect(system.nats_admin_url, name="chaos-objects")
     try:
         index = await read_log(EventStore(nc, source="chaos"))
     finally:
         await nc.drain()
-    shas = {sha for _, sha, _ in index.photos}
-    missing = await asyncio.to_thread(_missing, system, shas)
-    return [f"a PhotoUploaded names {key}, which S3 does not hold" for key in missing[:20]]
+    named = {object_key(sha): "PhotoUploaded" for _, sha, _ in index.photos}
+    for outcomes in index.copies.values():
+        for made in outcomes:
+            if isinstance(made, PhotoRenditionsMade):
+                named[made.served_key] = named[made.thumbnail_key] = "PhotoRenditionsMade"
+    missing = await asyncio.to_thread(_missing, system, sorted(named))
+    return [f"a {named[key]} names {key}, which S3 does not hold" for key in missing[:20]]
 
 
-def _missing(system: System, shas: set[str]) -> list[str]:
+def _missing(system: System, keys: list[str]) -> list[str]:
     assert system.infra is not None
     infra = system.infra
     client = Minio(infra.s3_endpoint, infra.s3_access_key, infra.s3_secret_key,
                    secure=infra.s3_secure)  # fmt: skip
     out = []
-    for sha in sorted(shas):
-        for key in (object_key(sha), served_key(sha)):
-            try:
-                client.stat_object("fieldcrew-photos", key)
-            except S3Error:
-                out.append(key)
+    for key in keys:
+        try:
+            client.stat_object("fieldcrew-photos", key)
+        except S3Error:
+            out.append(key)
     return out
