@@ -281,7 +281,7 @@ async def test_the_events_command_prints_a_work_orders_history_as_json_lines(
     done = await fieldcrew(infra.nats_url, tmp_path, "events", "--work-order", str(wo))
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
-    assert [line["seq"] for line in lines] == seqs
+    assert written(lines) == seqs
     assert {line["subject"] for line in lines} == {str(wo)}
     assert lines[1]["type"] == "fieldcrew.team.MemberNoteAdded.v1"
     assert lines[1]["data"]["labour_minutes"] == 45
@@ -290,7 +290,15 @@ async def test_the_events_command_prints_a_work_orders_history_as_json_lines(
     only = await fieldcrew(
         infra.nats_url, tmp_path, "events", "--filter", photos, "--start", str(seqs[0])
     )
-    assert [json.loads(line)["seq"] for line in only.stdout.splitlines()] == seqs[4:6]
+    assert written([json.loads(line) for line in only.stdout.splitlines()]) == seqs[4:6]
+
+
+def written(lines: list[dict[str, Any]]) -> list[int]:
+    """The sequences of the printed events but the rendition worker's: a photos service on
+    this session's servers records the copies of the photos ``play`` uploaded on its own time
+    (``PhotoRenditionsMade``, or ``PhotoRenditionFailed`` for bytes never stored)."""
+    return [line["seq"] for line in lines
+            if not line["type"].startswith("fieldcrew.photos.PhotoRendition")]  # fmt: skip
 
 
 async def test_the_export_command_shows_progress_and_refuses_clearly(
