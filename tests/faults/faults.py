@@ -17,7 +17,7 @@ import httpx
 from fieldcrew_shared.auth import Role
 from fieldcrew_shared.eventstore import EventStore, connect
 
-from tests.faults.driver import Driver
+from tests.faults.driver import KEEPALIVE, Driver
 from tests.faults.ledger import Answer, Ledger
 from tests.faults.projection import live_schema
 from tests.faults.system import System
@@ -144,7 +144,12 @@ class Prober:
         token = self.system.token("chaos-office", Role.dispatcher)
         headers = {"Authorization": f"Bearer {token}"}
         base = f"{self.system.gateway}/api/v1"
-        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30.0) as http:
+        # A client keeps idle connections for less than the gateway's keep-alive (README:
+        # Clients), or a read can meet a connection the gateway is closing as it is sent.
+        limits = httpx.Limits(keepalive_expiry=KEEPALIVE)
+        async with httpx.AsyncClient(
+            base_url=base, headers=headers, timeout=30.0, limits=limits
+        ) as http:
             while not await pause_unless(stop, self.every):
                 done = [o.id for o in self.ledger.orders.values() if o.report]
                 paths = ["/work-orders?limit=5"]
