@@ -12,7 +12,7 @@ import asyncpg
 from fieldcrew_aggregator.as_of import Moment, progress_as_of
 from fieldcrew_aggregator.projection import ServerReportProjection
 from fieldcrew_shared.envelope import decode
-from fieldcrew_shared.errors import InvalidCommandError
+from fieldcrew_shared.errors import InvalidCommandError, StreamConfigError
 from fieldcrew_shared.eventstore import EventStore, connect
 from fieldcrew_shared.rebuild import rebuild
 
@@ -131,4 +131,25 @@ async def print_events(subject_filter: str, work_order: str | None, start: int) 
             start = batch[-1].seq + 1
     finally:
         await store.nc.drain()
+    return 0
+
+
+async def ensure_stream(replicas: int) -> int:
+    """As the NATS admin: create the stream, or check it and update what could lose history;
+    print what it is now. 1 when it cannot be made right (the reason is printed)."""
+    store = await _store()
+    try:
+        await store.ensure_stream(replicas=replicas, update=True)
+        info = await store.js.stream_info(store.stream)
+    except StreamConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    finally:
+        await store.nc.drain()
+    c = info.config
+    print(
+        f"stream {c.name}: subjects {c.subjects}, {c.num_replicas} replica(s), storage"
+        f" {c.storage}, discard {c.discard}, no limits, deletes and purges denied;"
+        f" {info.state.messages} events, last sequence {info.state.last_seq}"
+    )
     return 0

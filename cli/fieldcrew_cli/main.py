@@ -143,6 +143,10 @@ def _export_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     x.add_argument("--quiet", action="store_true", help="no progress bar")
     x.set_defaults(func=_export)
+def _stream(args: argparse.Namespace) -> int:
+    from fieldcrew_cli.admin import ensure_stream
+
+    return asyncio.run(ensure_stream(args.replicas))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -200,6 +204,16 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--out", type=Path, default=Path("docs/asyncapi.json"))
     a.add_argument("--check", action="store_true", help="only say whether --out is up to date")
     a.set_defaults(func=_asyncapi)
+    st = sub.add_parser(
+        "stream", help="as the NATS admin: create the event log's stream, or check and fix it"
+    )
+    st.add_argument(
+        "--replicas",
+        type=int,
+        default=_env_int("FIELDCREW_STREAM_REPLICAS") or 1,
+        help="least replicas (default: FIELDCREW_STREAM_REPLICAS, else 1; 3 on a cluster)",
+    )
+    st.set_defaults(func=_stream)
     backup_commands.add_commands(sub)
     return p
 

@@ -44,12 +44,15 @@ def nats_url_variable(service: str) -> str:
     return f"FIELDCREW_{service.upper()}_NATS_URL"
 
 
-def service_env(infra: Infra, public_key: Path, ports: dict[str, int]) -> dict[str, str]:
+def service_env(
+    infra: Infra, public_key: Path, ports: dict[str, int], replicas: int = 1
+) -> dict[str, str]:
     """The ``FIELDCREW_*`` settings of the system. ``FIELDCREW_NATS_URL`` is the NATS admin
     (for the CLI); :class:`Stack` gives each service its own user's URL from
     ``FIELDCREW_<SERVICE>_NATS_URL`` instead."""
     return {
         "FIELDCREW_NATS_URL": infra.nats_url,
+        "FIELDCREW_STREAM_REPLICAS": str(replicas),
         **{nats_url_variable(s): url for s, url in infra.nats_urls.items()},
         "FIELDCREW_DATABASE_URL": infra.database_url,
         "FIELDCREW_S3_ENDPOINT": infra.s3_endpoint,
@@ -156,14 +159,16 @@ class Stack:
         self.processes.clear()
 
 
-def create_stream(nats_url: str) -> None:
+def create_stream(nats_url: str, replicas: int = 1) -> None:
     """Create the event log's stream with the NATS admin at ``nats_url``, before any service
-    starts: the services' own users may not create (or change, or delete) it."""
+    starts (the services' own users may not create, change or delete it); when it is there,
+    check it and update what could lose history (logged)."""
 
     async def create() -> None:
         nc = await connect(nats_url, name="fieldcrew-admin")
         try:
-            await EventStore(nc, source="fieldcrew/admin").ensure_stream()
+            store = EventStore(nc, source="fieldcrew/admin")
+            await store.ensure_stream(replicas=replicas, update=True)
         finally:
             await nc.drain()
 

@@ -13,8 +13,9 @@ The tree::
     ├── AuthenticationError           401: no token, or a token that does not verify
     ├── ConcurrencyError              another writer appended to the same aggregate first
     ├── PoisonEventError              an event that cannot be decoded or applied
-    └── BackendUnavailableError       503: NATS, PostgreSQL or S3 did not answer
-        └── EventLogRefusedError      503: JetStream answered an append or a read with an error
+    ├── BackendUnavailableError       503: NATS, PostgreSQL or S3 did not answer
+    │   └── EventLogRefusedError      503: JetStream answered an append or a read with an error
+    └── StreamConfigError             the event log's stream could lose history; nothing starts
 
 Adapters translate library exceptions into these with ``raise ... from exc``; one handler per
 app (``fieldcrew_shared.web``) maps them to HTTP statuses.
@@ -111,3 +112,11 @@ class EventLogRefusedError(BackendUnavailableError):
     JetStream's own error code and description."""
 
     code = "event_log_refused"
+
+
+class StreamConfigError(FieldcrewError):
+    """The event log's stream is configured so that it could lose history (a limit, too few
+    replicas, deletes allowed, ...) and could not be fixed; a service refuses to start."""
+
+    code = "stream_misconfigured"
+    status = 503

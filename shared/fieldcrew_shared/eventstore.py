@@ -31,10 +31,10 @@ from nats.errors import (
 )
 from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js import api
 from nats.js.errors import APIError
 from nats.js.errors import NotFoundError as JsNotFoundError
 
+from fieldcrew_shared import stream
 from fieldcrew_shared.envelope import Envelope, Metadata, encode, seal
 from fieldcrew_shared.errors import (
     BackendUnavailableError,
@@ -43,22 +43,24 @@ from fieldcrew_shared.errors import (
     PoisonEventError,
 )
 from fieldcrew_shared.events import Event, subject_for
-from fieldcrew_shared.natsclient import Client
+from fieldcrew_shared.natsclient import Client, server_list
 from fieldcrew_shared.records import Appended, Loaded, RawEvent, Recorded
+from fieldcrew_shared.stream import STREAM, SUBJECTS
 
-__all__ = ["Appended", "EventStore", "Loaded", "RawEvent", "Recorded", "connect"]
+__all__ = [
+    "STREAM",
+    "SUBJECTS",
+    "Appended",
+    "EventStore",
+    "Loaded",
+    "RawEvent",
+    "Recorded",
+    "connect",
+]
 
 log = logging.getLogger(__name__)
 
-STREAM = "FIELDCREW"
-SUBJECTS = "fieldcrew.>"
 WRONG_LAST_SEQUENCE = 10071
-MISSING_STREAM = (
-    "stream {stream} is missing and this NATS user may not create it (services are denied the"
-    " stream-admin API); ops create it once: nats stream add {stream} --subjects 'fieldcrew.>'"
-    " --storage file --retention limits --max-age 0 --dupe-window 2m --allow-direct"
-    " --deny-delete --deny-purge (deploy/README.md)"
-)
 BATCH = 256
 
 
@@ -68,11 +70,13 @@ async def connect(url: str, name: str, *, ping_interval: float = 5.0) -> NATS:
 
     A server that stops answering (hung, paused, cut off) is given up after three unanswered
     pings, every ``ping_interval`` seconds (nats-py's default: two minutes each), and the
-    client reconnects, to another node of a cluster when there is one."""
+    client reconnects, to another node of a cluster when there is one. ``url`` may list a
+    cluster's nodes, separated by commas (:func:`fieldcrew_shared.natsclient.server_list`)."""
     nc = Client()
+    servers, credentials = server_list(url)
     try:
         await nc.connect(
-            url,
+            servers,
             name=name,
             connect_timeout=5,
             max_reconnect_attempts=-1,
@@ -82,6 +86,7 @@ async def connect(url: str, name: str, *, ping_interval: float = 5.0) -> NATS:
             error_cb=_connection_error,
             disconnected_cb=_disconnected,
             reconnected_cb=_reconnected,
+            **credentials,  # type: ignore[arg-type]  # user and password, or token: all str
         )
     except (NoServersError, OSError, NatsTimeoutError) as exc:
         raise BackendUnavailableError(f"NATS at {_redact(url)} is not reachable") from exc
@@ -101,11 +106,12 @@ async def _reconnected() -> None:
     log.info("NATS reconnected")
 
 
-def _redact(url: str) -> str:
-    if "@" not in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+def _redact(urls: str) -> str:
+    redacted = []
+    for url in urls.split(","):
+        scheme, _, rest = url.strip().partition("://")
+        redacted.append(f"{scheme}://***@{rest.split('@', 1)[1]}" if "@" in rest else url.strip())
+    return ",".join(redacted)
 
 
 class EventStore:
@@ -119,31 +125,10 @@ class EventStore:
         self.timeout = timeout
         self._acks_ready: asyncio.Future[_Acks] | None = None
 
-    async def ensure_stream(self, *, duplicate_window: float = 120.0) -> None:
-        """Create the stream if it is missing: file storage, kept forever, fsync'd by the server."""
-        config = api.StreamConfig(
-            name=self.stream,
-            subjects=[SUBJECTS],
-            storage=api.StorageType.FILE,
-            retention=api.RetentionPolicy.LIMITS,
-            max_age=0,
-            duplicate_window=duplicate_window,
-            allow_direct=True,
-            deny_delete=True,
-            deny_purge=True,
-        )
-        try:
-            await self.js.stream_info(self.stream)
-        except JsNotFoundError:
-            try:
-                await self.js.add_stream(config)
-            except APIError as exc:  # another service created it first
-                if exc.err_code != 10058:
-                    raise
-            except (NatsTimeoutError, NoRespondersError) as exc:  # a denied request goes unanswered
-                raise BackendUnavailableError(MISSING_STREAM.format(stream=self.stream)) from exc
-        except (NatsTimeoutError, NoRespondersError, ConnectionClosedError) as exc:
-            raise BackendUnavailableError("JetStream is not answering") from exc
+    async def ensure_stream(self, *, replicas: int = 1, update: bool = False) -> None:
+        """Create the stream if it is missing; check its configuration when it is there
+        (:func:`fieldcrew_shared.stream.ensure_stream`: ``update`` is for the NATS admin)."""
+        await stream.ensure_stream(self.js, self.stream, replicas=replicas, update=update)
 
     async def append(
         self,

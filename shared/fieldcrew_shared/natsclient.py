@@ -16,6 +16,7 @@ override is simply unused and nothing changes but the speed.
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote, urlsplit
 
 from nats.aio.client import Client as NATS
 
@@ -45,3 +46,25 @@ def parse_header_lines(raw: bytes) -> dict[str, str]:
             if _SPACE.search(key) is None:
                 out[key] = value.strip(_STRIPPED)
     return out
+
+
+def server_list(url: str) -> tuple[list[str], dict[str, str]]:
+    """``FIELDCREW_NATS_URL`` (one URL, or a cluster's URLs separated by commas) as nats-py's
+    server list, and the credentials they share as connect options (``user`` and
+    ``password``, or ``token``).
+
+    Given as options rather than inside each URL, the credentials also reach the servers a
+    cluster announces by itself (nats-py adds those without any). URLs with differing
+    credentials are left as they are."""
+    urls = [u.strip() for u in url.split(",") if u.strip()]
+    parts = [urlsplit(u) for u in urls]
+    credentials = {(p.username, p.password) for p in parts}
+    if len(credentials) != 1:
+        return urls, {}
+    user, password = credentials.pop()
+    if user is None:
+        return urls, {}
+    bare = [p._replace(netloc=p.netloc.rsplit("@", 1)[1]).geturl() for p in parts]
+    if password is None:  # nats://TOKEN@host
+        return bare, {"token": unquote(user)}
+    return bare, {"user": unquote(user), "password": unquote(password)}

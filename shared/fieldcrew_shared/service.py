@@ -55,7 +55,7 @@ async def open_backends(
         store = EventStore(
             nc, source=source, stream=settings.stream, timeout=settings.backend_timeout
         )
-        await store.ensure_stream()
+        await store.ensure_stream(replicas=settings.stream_replicas)
         if readiness is not None:
             readiness.add("nats", lambda: nats_ready(store))
         yield Backends(store=store, stack=stack)

@@ -56,6 +56,9 @@ class ServiceSettings(BaseSettings):
     mode: Mode = Mode.local
     nats_url: str = "nats://127.0.0.1:4222"
     stream: str = "FIELDCREW"
+    stream_replicas: int = Field(
+        default=1, ge=1, le=5, description="Least replicas the stream must have (3 on a cluster)"
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     jwt_public_key_file: Path = Field(default=Path(".fieldcrew/keys/jwt-public.pem"))

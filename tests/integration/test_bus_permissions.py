@@ -195,7 +195,9 @@ async def test_a_service_cannot_create_the_missing_stream_but_the_admin_can(
 ) -> None:
     async with bus_user(bare_nats.service_urls["team"]) as team:
         store = EventStore(team.nc, source="fieldcrew/team", timeout=1.0)
-        with pytest.raises(BackendUnavailableError, match=f"missing.*nats stream add {STREAM}"):
+        with pytest.raises(
+            BackendUnavailableError, match=r"missing.*fieldcrew stream --replicas 1"
+        ):
             await store.ensure_stream()
         await team.refused(f"$JS.API.STREAM.CREATE.{STREAM}")
         admin_nc = await connect(bare_nats.url, name="test-bus-admin")
