@@ -79,15 +79,19 @@ def run(data: Path, *, port_base: int | None = None) -> int:
 
 
 def _log_to(logs: Path) -> None:
-    """The supervisor's lines (who died, how, when it restarts) on stdout and in a file."""
+    """The supervisor's lines (who died, how, when it restarts) and the stream check's on
+    stdout and in a file."""
     logs.mkdir(parents=True, exist_ok=True)
-    logger = logging.getLogger("fieldcrew.supervisor")
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
     form = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
-    for handler in (
+    handlers: list[logging.Handler] = [
         logging.StreamHandler(sys.stdout),
         logging.FileHandler(logs / "supervisor.log"),
-    ):
+    ]
+    for handler in handlers:
         handler.setFormatter(form)
-        logger.addHandler(handler)
+    for name in ("fieldcrew.supervisor", "fieldcrew_shared.stream"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+        for handler in handlers:
+            logger.addHandler(handler)

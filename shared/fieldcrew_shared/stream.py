@@ -171,7 +171,7 @@ async def _update(js: JetStreamContext, config: api.StreamConfig, unmet: list[Re
             f" refused to change it: {exc.description}. Move the events to a new stream"
             " (fieldcrew backup, then restore) to fix it."
         ) from exc
-    log.warning("stream updated to keep the log", extra={"stream": config.name, "changes": changes})
+    log.warning("stream %s updated to keep the log: %s", config.name, changes)
 
 
 def _with(config: api.StreamConfig, wanted: list[Requirement]) -> api.StreamConfig:
