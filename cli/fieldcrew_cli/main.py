@@ -162,8 +162,8 @@ def parser() -> argparse.ArgumentParser:
         "--port-base",
         type=int,
         default=_env_int("FIELDCREW_PORT_BASE"),
-        help="gateway on this port, services on the next four, servers from +10 to +27 "
-        "(default: FIELDCREW_PORT_BASE, else 8080, 8181-8184, 14222, 18222, 18333-19338)",
+        help="gateway on this port, services on the next five, servers from +10 to +27 "
+        "(default: FIELDCREW_PORT_BASE, else 8080, 8181-8185, 14222, 18222, 18333-19338)",
     )
     run.set_defaults(func=_run)
     sub.add_parser(
