@@ -125,10 +125,20 @@ class EventStore:
         self.timeout = timeout
         self._acks_ready: asyncio.Future[_Acks] | None = None
 
-    async def ensure_stream(self, *, replicas: int = 1, update: bool = False) -> None:
-        """Create the stream if it is missing; check its configuration when it is there
-        (:func:`fieldcrew_shared.stream.ensure_stream`: ``update`` is for the NATS admin)."""
-        await stream.ensure_stream(self.js, self.stream, replicas=replicas, update=update)
+    async def ensure_stream(
+        self,
+        *,
+        replicas: int = 1,
+        update: bool = False,
+        duplicate_window: float = stream.DUPLICATE_WINDOW,
+    ) -> None:
+        """Create the stream if it is missing (with ``duplicate_window``); check its
+        configuration when it is there (:func:`fieldcrew_shared.stream.ensure_stream`:
+        ``update`` is for the NATS admin)."""
+        await stream.ensure_stream(
+            self.js, self.stream, replicas=replicas, update=update,
+            duplicate_window=duplicate_window,
+        )  # fmt: skip
 
     async def append(
         self,

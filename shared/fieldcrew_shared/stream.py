@@ -57,8 +57,8 @@ def _is(value: object) -> Callable[[object], bool]:
     return lambda found: found == value
 
 
-def _at_least(value: float) -> Callable[[object], bool]:
-    return lambda found: isinstance(found, int | float) and found >= value
+def _at_least(value: int) -> Callable[[object], bool]:
+    return lambda found: isinstance(found, int) and found >= value
 
 
 def _falsy(found: object) -> bool:
@@ -69,8 +69,10 @@ def _unlimited(found: object) -> bool:
     return found is None or found == -1 or found == 0
 
 
-def requirements(replicas: int, duplicate_window: float = DUPLICATE_WINDOW) -> list[Requirement]:
-    """What the stream's configuration must hold, field by field."""
+def requirements(replicas: int) -> list[Requirement]:
+    """What the stream's configuration must hold, field by field. (The duplicate window is
+    set when the stream is created, 2 minutes by default, and not checked: it is about
+    recognising retries, not about keeping history.)"""
     return [
         Requirement("subjects", [SUBJECTS], _is([SUBJECTS]), "every fieldcrew event"),
         Requirement("storage", api.StorageType.FILE, _is(api.StorageType.FILE), "on disk"),
@@ -98,12 +100,6 @@ def requirements(replicas: int, duplicate_window: float = DUPLICATE_WINDOW) -> l
         Requirement("allow_msg_ttl", False, _falsy, "no event expires"),
         Requirement("sealed", False, _falsy, "appends are possible"),
         Requirement("allow_direct", True, _is(True), "services read with direct gets"),
-        Requirement(
-            "duplicate_window",
-            duplicate_window,
-            _at_least(duplicate_window),
-            "retries are recognised for 2 minutes",
-        ),
     ]
 
 
@@ -111,8 +107,8 @@ def desired_config(
     name: str = STREAM, replicas: int = 1, duplicate_window: float = DUPLICATE_WINDOW
 ) -> api.StreamConfig:
     """The configuration fieldcrew creates the stream with."""
-    config = api.StreamConfig(name=name)
-    return _with(config, requirements(replicas, duplicate_window))
+    config = api.StreamConfig(name=name, duplicate_window=duplicate_window)
+    return _with(config, requirements(replicas))
 
 
 def problems(config: api.StreamConfig, replicas: int) -> list[Requirement]:
@@ -127,7 +123,12 @@ def describe(config: api.StreamConfig, unmet: list[Requirement]) -> str:
 
 
 async def ensure_stream(
-    js: JetStreamContext, name: str = STREAM, *, replicas: int = 1, update: bool = False
+    js: JetStreamContext,
+    name: str = STREAM,
+    *,
+    replicas: int = 1,
+    update: bool = False,
+    duplicate_window: float = DUPLICATE_WINDOW,
 ) -> None:
     """Create stream ``name`` if it is missing; check it when it is there, and update it
     (``update``, for the NATS admin) or raise :class:`StreamConfigError` when it differs."""
@@ -135,7 +136,7 @@ async def ensure_stream(
         try:
             config = (await js.stream_info(name)).config
         except JsNotFoundError:
-            await _create(js, name, replicas)
+            await _create(js, desired_config(name, replicas, duplicate_window))
             return
         unmet = problems(config, replicas)
         if not unmet:
@@ -150,9 +151,10 @@ async def ensure_stream(
         raise BackendUnavailableError("JetStream is not answering") from exc
 
 
-async def _create(js: JetStreamContext, name: str, replicas: int) -> None:
+async def _create(js: JetStreamContext, config: api.StreamConfig) -> None:
+    name, replicas = config.name, config.num_replicas
     try:
-        await js.add_stream(desired_config(name, replicas))
+        await js.add_stream(config)
     except APIError as exc:
         if exc.err_code != STREAM_EXISTS:  # another process created it first: checked next start
             raise StreamConfigError(f"stream {name} could not be created: {exc}") from exc
