@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import psutil
+import pytest
 from fieldcrew_cli import local
 from fieldcrew_cli.servers.ports import free_base
 from fieldcrew_cli.stack import SERVICES
@@ -85,6 +86,7 @@ def restarted_once(rows: dict[str, dict[str, Any]], killed: tuple[str, ...]) -> 
     )
 
 
+@pytest.mark.timeout(600)  # two whole starts: ~35 s on a quiet machine, minutes on a busy one
 def test_make_run_survives_sigkill_and_keeps_its_data_after_ctrl_c() -> None:
     with tempfile.TemporaryDirectory(prefix="fieldcrew-run-") as folder:
         run = Run(Path(folder) / "data", free_base())
