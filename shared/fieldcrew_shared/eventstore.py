@@ -64,16 +64,22 @@ WRONG_LAST_SEQUENCE = 10071
 BATCH = 256
 
 
-async def connect(url: str, name: str, *, ping_interval: float = 5.0) -> NATS:
+async def connect(
+    url: str, name: str, *, ping_interval: float = 5.0, inbox_prefix: str | None = None
+) -> NATS:
     """Connect to NATS, translating 'nobody there' into BackendUnavailableError. The client
     is :class:`fieldcrew_shared.natsclient.Client` (nats-py's, with quicker header parsing).
 
     A server that stops answering (hung, paused, cut off) is given up after three unanswered
     pings, every ``ping_interval`` seconds (nats-py's default: two minutes each), and the
     client reconnects, to another node of a cluster when there is one. ``url`` may list a
-    cluster's nodes, separated by commas (:func:`fieldcrew_shared.natsclient.server_list`)."""
+    cluster's nodes, separated by commas (:func:`fieldcrew_shared.natsclient.server_list`).
+    A service passes its own ``inbox_prefix`` (:func:`fieldcrew_shared.natsclient.inbox_prefix`),
+    the only subjects its NATS user may subscribe to."""
     nc = Client()
     servers, credentials = server_list(url)
+    if inbox_prefix is not None:
+        credentials["inbox_prefix"] = inbox_prefix
     try:
         await nc.connect(
             servers,
@@ -86,7 +92,7 @@ async def connect(url: str, name: str, *, ping_interval: float = 5.0) -> NATS:
             error_cb=_connection_error,
             disconnected_cb=_disconnected,
             reconnected_cb=_reconnected,
-            **credentials,  # type: ignore[arg-type]  # user and password, or token: all str
+            **credentials,  # type: ignore[arg-type]  # credentials, inbox prefix: all str
         )
     except (NoServersError, OSError, NatsTimeoutError) as exc:
         raise BackendUnavailableError(f"NATS at {_redact(url)} is not reachable") from exc

@@ -68,3 +68,9 @@ def server_list(url: str) -> tuple[list[str], dict[str, str]]:
     if password is None:  # nats://TOKEN@host
         return bare, {"token": unquote(user)}
     return bare, {"user": unquote(user), "password": unquote(password)}
+
+
+def inbox_prefix(service: str) -> str:
+    """The subject prefix of ``service``'s replies (``_INBOX_team``): its NATS user may
+    subscribe under it and nowhere else, so no service reads or answers another's replies."""
+    return f"_INBOX_{service}"

@@ -29,6 +29,7 @@ from fieldcrew_shared.health import (
     add_health,
     readiness_of,
 )
+from fieldcrew_shared.natsclient import inbox_prefix
 from fieldcrew_shared.settings import DatabaseSettings, ServiceSettings
 from fieldcrew_shared.web import install_error_handlers
 
@@ -49,7 +50,10 @@ async def open_backends(
     the check ``nats``: connected, and the stream answers."""
     async with AsyncExitStack() as stack:
         nc = await connect(
-            settings.nats_url, name=source, ping_interval=settings.nats_ping_interval
+            settings.nats_url,
+            name=source,
+            ping_interval=settings.nats_ping_interval,
+            inbox_prefix=inbox_prefix(source.removeprefix("fieldcrew/")),
         )
         stack.push_async_callback(nc.drain)
         store = EventStore(

@@ -21,7 +21,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fieldcrew_shared.auth import TokenVerifier
 from fieldcrew_shared.errors import FieldcrewError
-from fieldcrew_shared.signing_keys import JwksKeys, KeySource, StaticKeys
+from fieldcrew_shared.jwks import JwksKeys
+from fieldcrew_shared.signing_keys import KeySource, StaticKeys
 
 LOCAL_ISSUER = "fieldcrew-local"
 MIN_SECRET_CHARS = 12
@@ -99,7 +100,10 @@ class ServiceSettings(BaseSettings):
         keys: KeySource
         if self.jwt_jwks_url:
             keys = JwksKeys.from_url(
-                self.jwt_jwks_url, max_age=self.jwt_jwks_max_age, cooldown=self.jwt_jwks_cooldown
+                self.jwt_jwks_url,
+                allow_http=self.mode is Mode.local,
+                max_age=self.jwt_jwks_max_age,
+                cooldown=self.jwt_jwks_cooldown,
             )
         else:
             keys = StaticKeys.from_pem(self.jwt_public_key_file.read_bytes())

@@ -5,7 +5,8 @@ algorithm its type implies (Ed25519 → ``EdDSA``, P-256 → ``ES256``, RSA of 2
 more → ``RS256``); nothing symmetric is ever accepted. A token names its key with ``kid``,
 and the kid is looked up only among configured keys: the local public key file
 (:class:`StaticKeys`, kid = RFC 7638 thumbprint) or the identity provider's JWKS
-(:class:`JwksKeys`, cached; an unknown kid refreshes it at most once per cooldown).
+(:class:`fieldcrew_shared.jwks.JwksKeys`, cached; an unknown kid refreshes it at most once per
+cooldown).
 """
 
 from __future__ import annotations
@@ -14,25 +15,19 @@ import base64
 import contextlib
 import hashlib
 import json
-import logging
 import os
-import threading
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from jwt import PyJWK, PyJWKClient
+from jwt import PyJWK
 from jwt.algorithms import get_default_algorithms
-from jwt.exceptions import PyJWKClientError, PyJWKSetError, PyJWTError
+from jwt.exceptions import PyJWKSetError, PyJWTError
 
-from fieldcrew_shared.errors import AuthenticationError, BackendUnavailableError, FieldcrewError
-
-log = logging.getLogger(__name__)
+from fieldcrew_shared.errors import AuthenticationError, FieldcrewError
 
 ALGORITHMS = ("EdDSA", "ES256", "RS256")
 MIN_RSA_BITS = 2048
@@ -138,79 +133,6 @@ def _allowed(key: object) -> bool:
     return isinstance(key, PublicKey)
 
 
-Fetch = Callable[[], Mapping[str, Any]]
-
-
-@dataclass
-class JwksKeys:
-    """The identity provider's signing keys from its JWKS, cached for ``max_age`` seconds.
-
-    At most one fetch per ``cooldown`` seconds, whatever tokens arrive: an unknown kid, or an
-    identity provider that is down, cannot make the service hammer the JWKS URL. Keys fetched
-    before stay in use while a refresh fails; with none at all, ``BackendUnavailableError``.
-    """
-
-    fetch: Fetch
-    max_age: float = 300.0
-    cooldown: float = 30.0
-    clock: Callable[[], float] = time.monotonic
-    _keys: dict[str, VerificationKey] = field(default_factory=dict, init=False)
-    _fetched_at: float | None = field(default=None, init=False)
-    _attempted_at: float | None = field(default=None, init=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
-
-    @classmethod
-    def from_url(cls, url: str, *, timeout: float = 5.0, **kwargs: Any) -> JwksKeys:
-        """Keys from ``url`` (http or https, redirects not followed)."""
-        client = PyJWKClient(url, cache_jwk_set=False, timeout=timeout)
-        source = _redacted(url)
-
-        def fetch() -> Mapping[str, Any]:
-            try:
-                data: Mapping[str, Any] = client.fetch_data()
-            except (PyJWKClientError, ValueError) as exc:  # ValueError: not JSON
-                raise BackendUnavailableError(f"JWKS at {source} did not answer") from exc
-            return data
-
-        return cls(fetch, **kwargs)
-
-    def key_for(self, kid: str) -> VerificationKey:
-        with self._lock:
-            if self._stale() and self._may_fetch():
-                self._refresh()
-            key = self._keys.get(kid)
-            if key is None and self._may_fetch():
-                self._refresh()
-                key = self._keys.get(kid)
-            if not self._keys:
-                raise BackendUnavailableError("the identity provider's keys are not available")
-        if key is None:
-            raise AuthenticationError("token kid names no key of the identity provider")
-        return key
-
-    def key_at_hand(self, kid: str) -> VerificationKey | None:
-        with self._lock:
-            if self._stale():
-                return None
-            return self._keys.get(kid)  # unknown: key_for decides (refetch or refuse)
-
-    def _stale(self) -> bool:
-        return self._fetched_at is None or self.clock() - self._fetched_at >= self.max_age
-
-    def _may_fetch(self) -> bool:
-        return self._attempted_at is None or self.clock() - self._attempted_at >= self.cooldown
-
-    def _refresh(self) -> None:
-        self._attempted_at = self.clock()
-        try:
-            keys = keys_of_jwks(self.fetch())
-        except (BackendUnavailableError, PyJWTError) as exc:
-            log.warning("JWKS refresh failed", extra={"reason": str(exc), "kept": len(self._keys)})
-            return
-        self._keys, self._fetched_at = keys, self._attempted_at
-        log.info("JWKS refreshed", extra={"kids": sorted(keys)})
-
-
 def keys_of_jwks(jwks: Mapping[str, Any]) -> dict[str, VerificationKey]:
     """The usable signing keys of a JWKS document: a kid, ``use`` sig (or none), and an
     allowed key type whose pinned algorithm agrees with the JWK's ``alg`` (if given). Every
@@ -241,13 +163,6 @@ def _signing_key(entry: object) -> VerificationKey | None:
     if not _allowed(jwk.key) or jwk.algorithm_name != algorithm_for(jwk.key):
         return None
     return VerificationKey(kid=kid, algorithm=jwk.algorithm_name, key=jwk.key)
-
-
-def _redacted(url: str) -> str:
-    """``url`` without credentials or query, for messages."""
-    parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
 
 
 def load_private_key(pem: bytes) -> PrivateKey:

@@ -25,6 +25,7 @@ from fieldcrew_shared.envelope import Metadata
 from fieldcrew_shared.events import ShareLinkCreated
 from fieldcrew_shared.eventstore import EventStore, connect
 from fieldcrew_shared.fingerprint import fingerprint
+from fieldcrew_shared.natsclient import inbox_prefix
 from pypdf import PdfReader
 
 from tests.e2e.conftest import Crew, ReportWatcher, history, issue, play_crew_flow
@@ -318,7 +319,9 @@ async def test_a_link_opens_only_its_own_report(
             assert r.status_code == 404, (bad, suffix, r.status_code)
 
     # A link whose time is up: recorded by the documents service's own user as it would be.
-    nc = await connect(infra.nats_urls["documents"], name="documents-test")
+    nc = await connect(
+        infra.nats_urls["documents"], name="documents-test", inbox_prefix=inbox_prefix("documents")
+    )
     try:
         store = EventStore(nc, source="fieldcrew/documents")
         secret = bytes(range(32))

@@ -6,6 +6,7 @@ real nats-server started here. ``deploy/nats/nats-server.conf`` must grant the s
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import secrets
@@ -28,6 +29,8 @@ from fieldcrew_shared.envelope import Metadata, encode, seal
 from fieldcrew_shared.errors import BackendUnavailableError
 from fieldcrew_shared.events import Event, ServerReportCompiled, ShareLinkRevoked, subject_for
 from fieldcrew_shared.eventstore import STREAM, EventStore, connect
+from fieldcrew_shared.natsclient import inbox_prefix
+from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from tests.unit.factories import issued, note, photo
@@ -78,9 +81,16 @@ class BusUser:
 
 
 @asynccontextmanager
-async def bus_user(url: str) -> AsyncIterator[BusUser]:
+async def bus_user(url: str, service: str, inbox: str | None = None) -> AsyncIterator[BusUser]:
+    """Connected as ``service``'s NATS user, with its own inbox prefix (or ``inbox``)."""
     user = BusUser(nats.NATS())
-    await user.nc.connect(url, name="test-bus", error_cb=user.record, allow_reconnect=False)
+    await user.nc.connect(
+        url,
+        name="test-bus",
+        error_cb=user.record,
+        allow_reconnect=False,
+        inbox_prefix=inbox or inbox_prefix(service),
+    )
     try:
         yield user
     finally:
@@ -103,7 +113,7 @@ async def test_the_team_service_cannot_issue_a_work_order(infra: Infra, admin: E
     wo = uuid4()
     forged = seal(issued(wo, leader="mallory"), META, source="fieldcrew/dispatch")
     subject = subject_for("dispatch", wo, "WorkOrderIssued")
-    async with bus_user(infra.nats_urls["team"]) as team:
+    async with bus_user(infra.nats_urls["team"], "team") as team:
         js = team.nc.jetstream(timeout=2)
         with pytest.raises(nats.errors.TimeoutError):  # a refused publish is never acked
             await js.publish(subject, encode(forged), stream=STREAM)
@@ -113,7 +123,7 @@ async def test_the_team_service_cannot_issue_a_work_order(infra: Infra, admin: E
 
 async def test_the_team_service_cannot_delete_the_stream(infra: Infra, admin: EventStore) -> None:
     before = await admin.js.stream_info(STREAM)
-    async with bus_user(infra.nats_urls["team"]) as team:
+    async with bus_user(infra.nats_urls["team"], "team") as team:
         with pytest.raises(nats.errors.TimeoutError):
             await team.nc.jetstream(timeout=2).delete_stream(STREAM)
         await team.refused(f"$JS.API.STREAM.DELETE.{STREAM}")
@@ -129,7 +139,7 @@ async def test_a_service_publishes_its_own_events_and_nobody_elses(
 ) -> None:
     wo = uuid4()
     others = [other for other in SERVICE_USERS if other != service]
-    async with bus_user(infra.nats_urls[service]) as user:
+    async with bus_user(infra.nats_urls[service], service) as user:
         own = EventStore(user.nc, source=f"fieldcrew/{service}")
         appended = await own.append(sample(service, wo), META)
         for other in others:
@@ -154,7 +164,7 @@ async def test_no_service_may_administer_the_stream_or_tap_the_bus(
         f"$JS.API.CONSUMER.CREATE.{STREAM}.snoop.fieldcrew.>",
         f"$JS.API.CONSUMER.DELETE.{STREAM}.aggregator",
     ]
-    async with bus_user(infra.nats_urls[service]) as user:
+    async with bus_user(infra.nats_urls[service], service) as user:
         for subject in denied:
             await user.nc.publish(subject, b"{}", reply=user.nc.new_inbox())
         await user.nc.subscribe("fieldcrew.>")
@@ -162,6 +172,52 @@ async def test_no_service_may_administer_the_stream_or_tap_the_bus(
             await user.refused(subject)
     after = await admin.js.stream_info(STREAM)
     assert (after.created, after.config) == (before.created, before.config)
+
+
+async def test_no_service_reads_or_answers_another_services_replies(
+    infra: Infra, admin: EventStore
+) -> None:
+    photos_inbox = inbox_prefix("photos")
+    async with (
+        bus_user(infra.nats_urls["photos"], "photos") as photos,
+        bus_user(infra.nats_urls["team"], "team") as team,
+    ):
+        heard: asyncio.Queue[bytes] = asyncio.Queue()
+
+        async def hear(msg: Msg) -> None:
+            await heard.put(msg.data)
+
+        await photos.nc.subscribe(f"{photos_inbox}.>", cb=hear)
+        await photos.nc.flush()
+        await team.nc.subscribe(f"{photos_inbox}.>")
+        await team.nc.subscribe("_INBOX.>")
+        await team.nc.publish(f"{photos_inbox}.answer", b"forged answer")
+        assert "subscription" in await team.refused(f"{photos_inbox}.>")
+        assert "subscription" in await team.refused("_INBOX.>")
+        assert "publish" in await team.refused(f"{photos_inbox}.answer")
+        await admin.nc.publish(f"{photos_inbox}.answer", b"genuine answer")
+        async with asyncio.timeout(10):
+            assert await heard.get() == b"genuine answer"  # the forged one never came
+        assert photos.errors == []
+
+
+@pytest.mark.parametrize("service", ["team", "aggregator"])
+async def test_a_service_gets_every_reply_under_its_own_inbox_and_none_under_another(
+    infra: Infra, service: str
+) -> None:
+    wo = uuid4()
+    async with bus_user(infra.nats_urls[service], service) as user:
+        store = EventStore(user.nc, source=f"fieldcrew/{service}")
+        appended = await store.append(sample(service, wo), META)  # JetStream's ack
+        assert (await store.load(f"fieldcrew.*.{wo}.>")).version == appended.seq  # direct gets
+        assert await store.last_sequence() >= appended.seq  # a JetStream API reply
+        assert user.errors == []
+    async with bus_user(infra.nats_urls[service], service, inbox="_INBOX") as shared:
+        store = EventStore(shared.nc, source=f"fieldcrew/{service}", timeout=1.0)
+        with pytest.raises(BackendUnavailableError):
+            await store.last_sequence()
+        refusals = [e for e in shared.errors if "permissions violation" in e]
+        assert refusals and all('subscription to "_inbox.' in e for e in refusals), refusals
 
 
 def test_the_stack_gives_each_service_its_own_user(infra: Infra, tmp_path: Path) -> None:
@@ -193,7 +249,7 @@ def bare_nats() -> Iterator[NatsServer]:
 async def test_a_service_cannot_create_the_missing_stream_but_the_admin_can(
     bare_nats: NatsServer,
 ) -> None:
-    async with bus_user(bare_nats.service_urls["team"]) as team:
+    async with bus_user(bare_nats.service_urls["team"], "team") as team:
         store = EventStore(team.nc, source="fieldcrew/team", timeout=1.0)
         with pytest.raises(
             BackendUnavailableError, match=r"missing.*fieldcrew stream --replicas 1"
@@ -217,7 +273,7 @@ async def test_the_aggregator_pulls_and_acks_its_own_durable_consumer_only(
     for context in ("dispatch", "team", "photos"):
         await as_source(admin, context).append(sample(context, wo), META)
     config = ConsumerConfig(ack_policy=AckPolicy.EXPLICIT)
-    async with bus_user(bare_nats.service_urls["aggregator"]) as aggregator:
+    async with bus_user(bare_nats.service_urls["aggregator"], "aggregator") as aggregator:
         js = aggregator.nc.jetstream(timeout=2)
         sub = await js.pull_subscribe("fieldcrew.>", "aggregator", stream=STREAM, config=config)
         msgs = await sub.fetch(3, timeout=5)
@@ -234,16 +290,21 @@ async def test_the_aggregator_pulls_and_acks_its_own_durable_consumer_only(
 
 def deploy_config() -> tuple[dict[str, list[str]], list[str]]:
     """From ``deploy/nats/nats-server.conf``: each user's publish allow list, and the
-    ``STREAM_ADMIN`` list every service user is denied."""
+    ``STREAM_ADMIN`` list every service user is denied; each service user subscribes only
+    under its own inbox prefix."""
     text = DEPLOY_CONF.read_text()
     allowed: dict[str, list[str]] = {}
     for block in text.split("{ user: ")[1:]:
         if block.startswith("integration,"):  # its own test: test_integration_user.py
             continue
+        user = block.split(",", 1)[0]
         found = re.search(r"publish: \{\s*allow: \[(.*?)\]", block, re.S)
-        allowed[block.split(",", 1)[0]] = re.findall(r'"([^"]+)"', found[1]) if found else []
+        allowed[user] = re.findall(r'"([^"]+)"', found[1]) if found else []
         if found is not None:
-            assert "deny: $STREAM_ADMIN" in block and 'subscribe: { allow: ["_INBOX.>"] }' in block
+            subscribe = service_permissions(user)["subscribe"]["allow"]
+            assert subscribe == [f"{inbox_prefix(user)}.>"]
+            assert "deny: $STREAM_ADMIN" in block
+            assert f"subscribe: {{ allow: {json.dumps(subscribe)} }}" in block
     admin_api = re.search(r"^STREAM_ADMIN: \[(.*?)\]", text, re.S | re.M)
     assert admin_api is not None
     return allowed, re.findall(r'"([^"]+)"', admin_api[1])

@@ -15,7 +15,7 @@ from fieldcrew_dispatch.config import Settings as DispatchSettings
 from fieldcrew_dispatch.main import create_app as create_dispatch
 from fieldcrew_shared.auth import TokenVerifier
 from fieldcrew_shared.errors import AuthenticationError
-from fieldcrew_shared.signing_keys import JwksKeys
+from fieldcrew_shared.jwks import JwksKeys
 
 from tests.conftest import TokenFactory, app_client, bearer
 from tests.forge import JwksServer, Signer, claims_for, hs256
@@ -63,7 +63,9 @@ def test_a_rotated_key_is_fetched_after_the_cooldown_not_before() -> None:
     old, new = Signer.ed25519(), Signer.ed25519()
     now = [0.0]
     with JwksServer(old) as idp:
-        keys = JwksKeys.from_url(idp.url, cooldown=30, max_age=300, clock=lambda: now[0])
+        keys = JwksKeys.from_url(
+            idp.url, allow_http=True, cooldown=30, max_age=300, clock=lambda: now[0]
+        )
         check = TokenVerifier(keys=keys, issuer=ISSUER, audience=AUDIENCE)
         assert check.verify(token_of(old)).sub == "dora"
         idp.signers.append(new)

@@ -22,6 +22,7 @@ from fieldcrew_photos.main import create_app
 from fieldcrew_shared.envelope import Metadata
 from fieldcrew_shared.events import PhotoRenditionFailed, PhotoRenditionsMade, PhotoUploaded
 from fieldcrew_shared.eventstore import STREAM, EventStore, connect
+from fieldcrew_shared.natsclient import inbox_prefix
 from fieldcrew_shared.photo_objects import object_key, served_key, thumbnail_key
 from minio import Minio
 from minio.error import S3Error
@@ -238,7 +239,9 @@ async def test_the_same_upload_made_twice_at_once_is_recorded_once(
     wo = await work_order(admin)
     photo = await upload(uploads, token, wo, png(3))
     record = (await log.load(f"fieldcrew.photos.{wo}.PhotoUploaded")).records[0]
-    nc = await connect(own.infra.nats_urls["photos"], name="renditions-twice")
+    nc = await connect(
+        own.infra.nats_urls["photos"], name="renditions-twice", inbox_prefix=inbox_prefix("photos")
+    )
     try:
         store = EventStore(nc, source="fieldcrew/photos")
         maker = RenditionMaker(

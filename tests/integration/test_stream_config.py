@@ -19,6 +19,7 @@ from fieldcrew_cli.servers.nats_server import SERVICE_USERS, NatsServer
 from fieldcrew_shared.envelope import Metadata
 from fieldcrew_shared.errors import StreamConfigError
 from fieldcrew_shared.eventstore import STREAM, EventStore, connect
+from fieldcrew_shared.natsclient import inbox_prefix
 from fieldcrew_shared.stream import SUBJECTS, problems
 from nats.js import api
 from nats.js.errors import APIError
@@ -58,7 +59,9 @@ async def test_an_old_stream_is_fixed_by_the_admin_and_refused_by_a_service(
     await admin.js.add_stream(old)
     wo = uuid4()
     await admin.append(issued(wo), META)
-    team_nc = await connect(nats_server.service_urls["team"], name="test-stream-team")
+    team_nc = await connect(
+        nats_server.service_urls["team"], name="test-stream-team", inbox_prefix=inbox_prefix("team")
+    )
     team = EventStore(team_nc, source="fieldcrew/team")
     try:
         with pytest.raises(StreamConfigError) as refused:
@@ -124,7 +127,7 @@ async def test_a_service_takes_the_list_of_every_nats_url(nats_server: NatsServe
     admin_nc = await connect(nats_server.url, name="test-stream-admin")
     await EventStore(admin_nc, source="fieldcrew/admin").ensure_stream()
     await admin_nc.drain()
-    nc = await connect(urls, name="test-stream-list")
+    nc = await connect(urls, name="test-stream-list", inbox_prefix=inbox_prefix("dispatch"))
     try:
         assert nc.connected_url is not None and nc.connected_url.port == nats_server.port
         appended = await EventStore(nc, source="fieldcrew/dispatch").append(issued(uuid4()), META)

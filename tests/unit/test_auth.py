@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fieldcrew_shared.auth import Principal, Role, TokenVerifier, mint, principal_of
 from fieldcrew_shared.errors import AuthenticationError, BackendUnavailableError
+from fieldcrew_shared.jwks import JwksKeys
 from fieldcrew_shared.signing_keys import (
-    JwksKeys,
     StaticKeys,
     UnsupportedKeyError,
     keys_of_jwks,

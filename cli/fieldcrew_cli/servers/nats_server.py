@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fieldcrew_shared.eventstore import STREAM
+from fieldcrew_shared.natsclient import inbox_prefix
 
 from fieldcrew_cli.servers.child import Child, Readiness
 from fieldcrew_cli.servers.credentials import write_private
@@ -36,7 +37,8 @@ STREAM_ADMIN_OPS = ("CREATE", "UPDATE", "DELETE", "PURGE", "MSG.DELETE", "RESTOR
 def service_permissions(service: str, stream: str = STREAM) -> dict[str, dict[str, list[str]]]:
     """What ``service``'s NATS user may do: publish its own events (``fieldcrew.<service>.>``),
     read the log (stream info, direct gets), pull and ack its own durable consumers; nothing of
-    the stream-admin API. Replies come back on ``_INBOX.>``, its only subscription."""
+    the stream-admin API. Replies come back under its own inbox prefix (``_INBOX_<service>``),
+    its only subscription: no service can read or answer another's replies."""
     js = "$JS.API"
     allow = [
         f"fieldcrew.{service}.>",
@@ -53,7 +55,8 @@ def service_permissions(service: str, stream: str = STREAM) -> dict[str, dict[st
             f"$JS.ACK.{stream}.{durable}.>",
         ]
     deny = [f"{js}.STREAM.{op}.>" for op in STREAM_ADMIN_OPS]  # wins over any allow
-    return {"publish": {"allow": allow, "deny": deny}, "subscribe": {"allow": ["_INBOX.>"]}}
+    subscribe = [f"{inbox_prefix(service)}.>"]
+    return {"publish": {"allow": allow, "deny": deny}, "subscribe": {"allow": subscribe}}
 
 
 def integration_permissions(stream: str = STREAM) -> dict[str, dict[str, list[str]]]:
