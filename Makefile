@@ -17,9 +17,11 @@ $(UV):
 install: $(UV)
 	$(UV) sync --quiet --frozen --all-packages --inexact
 
-## Start the real servers (NATS JetStream, PostgreSQL, S3) and all five services.
+## Start the real servers (NATS JetStream, PostgreSQL, S3) and all services, supervised.
+## NATS_NODES=3: a local 3-node NATS cluster, the stream on 3 replicas.
+NATS_NODES ?= 1
 run: install
-	$(BIN)/fieldcrew run
+	$(BIN)/fieldcrew run --nats-nodes $(NATS_NODES)
 
 ## While `make run` is up: play a whole crew flow through the gateway.
 demo: install

@@ -21,6 +21,8 @@ from fieldcrew_cli.servers import EmbeddedServers, Infra, Ports
 from fieldcrew_cli.stack import create_stream
 from fieldcrew_shared.auth import Role, ensure_keypair, mint
 
+from tests.cluster import LocalCluster, local_cluster
+
 ISSUER, AUDIENCE = "fieldcrew-local", "fieldcrew"
 OUTPUT = Path(__file__).parent.parent / "test-output"
 
@@ -52,6 +54,14 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
     ):
         create_stream(infra.nats_url)
         yield infra
+
+
+@pytest.fixture(scope="session")
+def nats_cluster() -> Iterator[LocalCluster]:
+    """A 3-node NATS cluster with the stream on 3 replicas, its nodes supervised (killed ones
+    come back): ``tests/cluster.py``. Started on first use, once per session."""
+    with local_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,11 @@ from fieldcrew_cli.replay import ReplayError, check_schema, load_projection, rep
 
 async def _store() -> EventStore:
     env = local.read_env()
+    if "FIELDCREW_NATS_URL" not in env:
+        raise SystemExit(
+            "FIELDCREW_NATS_URL is not set and no `fieldcrew run` is up in "
+            f"{local.data_dir()}: set it to the NATS admin's URL(s)"
+        )
     nc = await connect(env["FIELDCREW_NATS_URL"], name="fieldcrew-cli")
     return EventStore(nc, source="fieldcrew/cli")
 

@@ -43,7 +43,7 @@ def _token(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from fieldcrew_cli.run import run
 
-    return run(local.data_dir(), port_base=args.port_base)
+    return run(local.data_dir(), port_base=args.port_base, nats_nodes=args.nats_nodes)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -143,6 +143,8 @@ def _export_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     x.add_argument("--quiet", action="store_true", help="no progress bar")
     x.set_defaults(func=_export)
+
+
 def _stream(args: argparse.Namespace) -> int:
     from fieldcrew_cli.admin import ensure_stream
 
@@ -164,6 +166,14 @@ def parser() -> argparse.ArgumentParser:
         default=_env_int("FIELDCREW_PORT_BASE"),
         help="gateway on this port, services on the next five, servers from +10 to +27 "
         "(default: FIELDCREW_PORT_BASE, else 8080, 8181-8185, 14222, 18222, 18333-19338)",
+    )
+    run.add_argument(
+        "--nats-nodes",
+        type=int,
+        choices=[1, 3],
+        default=_env_int("FIELDCREW_NATS_NODES") or 1,
+        help="1 NATS server, or a cluster of 3 with the stream on 3 replicas (default: "
+        "FIELDCREW_NATS_NODES, else 1); a data dir keeps the number it was made with",
     )
     run.set_defaults(func=_run)
     sub.add_parser(

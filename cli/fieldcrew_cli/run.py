@@ -28,6 +28,7 @@ fieldcrew is running ({seconds:.1f} s to start).
   console   {gateway}/console/    (sign in with a token, below)
   data      {data}
   logs      {data}/logs/
+  NATS      {nats}
 
   get a token:   .venv/bin/fieldcrew token --sub dora --role dispatcher
   play a crew:   make demo
@@ -37,9 +38,10 @@ A process that dies is restarted. Ctrl-C stops everything (the data stays for th
 """
 
 
-def run(data: Path, *, port_base: int | None = None) -> int:
+def run(data: Path, *, port_base: int | None = None, nats_nodes: int = 1) -> int:
     """Start everything under a supervisor, print where it is, wait for Ctrl-C or a crash
-    loop, stop. 0 after Ctrl-C, 1 when it could not start or gave up."""
+    loop, stop. 0 after Ctrl-C, 1 when it could not start or gave up. ``nats_nodes`` 3: a
+    NATS cluster of three nodes and the stream with three replicas."""
     started = time.perf_counter()
     data.mkdir(parents=True, exist_ok=True)
     _, public_key = local.keypair(data)
@@ -56,15 +58,18 @@ def run(data: Path, *, port_base: int | None = None) -> int:
     supervisor = Supervisor(status_file=data / status.STATUS_FILE)
     try:
         ensure_free(list(stack.ports.values()))
-        plan = EmbeddedServers(data, ports=ports).plan()
-        stack.env = service_env(plan.infra, public_key, stack.ports)
+        plan = EmbeddedServers(data, ports=ports, nats_nodes=nats_nodes).plan()
+        replicas = min(nats_nodes, 3)
+        stack.env = service_env(plan.infra, public_key, stack.ports, replicas)
         local.write_env(data, stack.env)
         supervisor.start(plan.children)
-        create_stream(plan.infra.nats_url)  # as the NATS admin: the services' users may not
+        # as the NATS admin: the services' users may not
+        create_stream(plan.infra.nats_url, replicas)
         supervisor.start(stack.children(plan.kinds))
         gateway = stack.env["FIELDCREW_GATEWAY_URL"]
         seconds = time.perf_counter() - started
-        print(BANNER.format(seconds=seconds, gateway=gateway, data=data), flush=True)
+        nats = f"{nats_nodes} node(s), stream with {replicas} replica(s)"
+        print(BANNER.format(seconds=seconds, gateway=gateway, data=data, nats=nats), flush=True)
         while not stop.is_set():
             if supervisor.wait(0.5) is not None:  # the supervisor logged why
                 print("\nfieldcrew stopped: a process kept dying (see above)", file=sys.stderr)
@@ -89,6 +94,9 @@ def _log_to(logs: Path) -> None:
     ]
     for handler in handlers:
         handler.setFormatter(form)
+    quiet = logging.getLogger("fieldcrew_shared.eventstore")  # the admin connection's drain
+    quiet.propagate = False
+    quiet.addHandler(handlers[1])
     for name in ("fieldcrew.supervisor", "fieldcrew_shared.stream"):
         logger = logging.getLogger(name)
         logger.setLevel(logging.INFO)

@@ -6,12 +6,14 @@ import asyncio
 import functools
 import os
 import sys
+import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from fieldcrew_shared.errors import BackendUnavailableError
 from fieldcrew_shared.eventstore import EventStore, connect
 
 from fieldcrew_cli.servers import Infra
@@ -166,9 +168,16 @@ def create_stream(nats_url: str, replicas: int = 1) -> None:
 
     async def create() -> None:
         nc = await connect(nats_url, name="fieldcrew-admin")
+        store = EventStore(nc, source="fieldcrew/admin")
+        deadline = time.monotonic() + 60
         try:
-            store = EventStore(nc, source="fieldcrew/admin")
-            await store.ensure_stream(replicas=replicas, update=True)
+            while True:  # a cluster that just started may not place the replicas yet
+                try:
+                    return await store.ensure_stream(replicas=replicas, update=True)
+                except BackendUnavailableError:
+                    if time.monotonic() > deadline:
+                        raise
+                await asyncio.sleep(0.5)
         finally:
             await nc.drain()
 

@@ -35,6 +35,8 @@ STREAM = "FIELDCREW"
 SUBJECTS = "fieldcrew.>"
 DUPLICATE_WINDOW = 120.0
 STREAM_EXISTS = 10058
+# a cluster still electing its leaders, or with too few nodes up to place the replicas
+CLUSTER_NOT_READY = frozenset({10005, 10008, 10023})
 MISSING_STREAM = (
     "stream {stream} is missing and this NATS user may not create it (services are denied the"
     " stream-admin API); ops create it once as the NATS admin: fieldcrew stream --replicas"
@@ -156,6 +158,8 @@ async def _create(js: JetStreamContext, config: api.StreamConfig) -> None:
     try:
         await js.add_stream(config)
     except APIError as exc:
+        if exc.err_code in CLUSTER_NOT_READY:
+            raise BackendUnavailableError(f"JetStream cannot place {name} yet: {exc}") from exc
         if exc.err_code != STREAM_EXISTS:  # another process created it first: checked next start
             raise StreamConfigError(f"stream {name} could not be created: {exc}") from exc
     except (NatsTimeoutError, NoRespondersError) as exc:  # a denied request goes unanswered
@@ -168,6 +172,8 @@ async def _update(js: JetStreamContext, config: api.StreamConfig, unmet: list[Re
     try:
         await js.update_stream(_with(config, unmet))
     except APIError as exc:
+        if exc.err_code in CLUSTER_NOT_READY:
+            raise BackendUnavailableError(f"JetStream cannot update {config.name} yet") from exc
         raise StreamConfigError(
             f"stream {config.name} is not configured to keep the log ({changes}) and JetStream"
             f" refused to change it: {exc.description}. Move the events to a new stream"

@@ -4,6 +4,7 @@ Ctrl-C stops every process and keeps the data for the next run."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import httpx
 import psutil
@@ -23,18 +25,22 @@ from fieldcrew_cli import local
 from fieldcrew_cli.servers.ports import free_base
 from fieldcrew_cli.stack import SERVICES
 from fieldcrew_shared.auth import Role, mint
+from fieldcrew_shared.eventstore import STREAM, connect
 
 from tests.conftest import bearer
-
-SERVERS = ("nats", "s3", "postgres")
 
 
 class Run:
     """One ``fieldcrew run`` process and what it shows."""
 
-    def __init__(self, data: Path, base: int) -> None:
-        self.data, self.base = data, base
+    def __init__(self, data: Path, base: int, nats_nodes: int = 1) -> None:
+        self.data, self.base, self.nats_nodes = data, base, nats_nodes
         self.output = data.parent / "run.out"
+
+    @property
+    def processes(self) -> set[str]:
+        nats = ["nats"] if self.nats_nodes == 1 else [f"nats-{i + 1}" for i in range(3)]
+        return {*nats, "s3", "postgres", *SERVICES}
 
     @property
     def api(self) -> str:
@@ -59,19 +65,16 @@ class Run:
         return mint(private, sub=sub, role=role, issuer=local.ISSUER, audience=local.AUDIENCE)
 
 
-def all_ready(rows: dict[str, dict[str, Any]]) -> bool:
-    return set(rows) == {*SERVERS, *SERVICES} and all(row["ready"] for row in rows.values())
-
-
 @contextmanager
 def fieldcrew_run(run: Run) -> Iterator[subprocess.Popen[bytes]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDCREW_")}
     env |= {"FIELDCREW_DATA_DIR": str(run.data), "FIELDCREW_PORT_BASE": str(run.base)}
+    env |= {"FIELDCREW_NATS_NODES": str(run.nats_nodes)}
     with run.output.open("ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "fieldcrew_cli", "run"], env=env,
                                 stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
     try:
-        run.wait_until(proc, all_ready, "all ready")
+        run.wait_until(proc, lambda rows: restarted(run, rows, ()), "all ready")
         yield proc
     finally:
         if proc.poll() is None:
@@ -79,10 +82,12 @@ def fieldcrew_run(run: Run) -> Iterator[subprocess.Popen[bytes]]:
         proc.wait(60)
 
 
-def restarted_once(rows: dict[str, dict[str, Any]], killed: tuple[str, ...]) -> bool:
-    """All ready, the ``killed`` processes restarted once, every other one never."""
-    return all_ready(rows) and all(
-        row["restarts"] == (1 if name in killed else 0) for name, row in rows.items()
+def restarted(run: Run, rows: dict[str, dict[str, Any]], killed: tuple[str, ...]) -> bool:
+    """All of ``run``'s processes ready, the ``killed`` ones restarted once, no other one."""
+    return (
+        set(rows) == run.processes
+        and all(row["ready"] for row in rows.values())
+        and all(row["restarts"] == (1 if name in killed else 0) for name, row in rows.items())
     )
 
 
@@ -102,7 +107,7 @@ def test_make_run_survives_sigkill_and_keeps_its_data_after_ctrl_c() -> None:
             before = run.status()
             for name in killed:
                 os.kill(before[name]["pid"], signal.SIGKILL)
-            run.wait_until(proc, lambda rows: restarted_once(rows, killed), "restarted")
+            run.wait_until(proc, lambda rows: restarted(run, rows, killed), "restarted")
             note = {"findings": "cracked seal", "actions": "replaced it", "labour_minutes": 30}
             added = httpx.post(
                 f"{run.api}/work-orders/{wo}/notes", json=note, headers=bearer(lena), timeout=30
@@ -125,3 +130,38 @@ def test_make_run_survives_sigkill_and_keeps_its_data_after_ctrl_c() -> None:
                     break
                 time.sleep(0.1)
             assert got.json()["notes"] == 1, got.json()
+
+
+@pytest.mark.timeout(600)
+def test_make_run_with_three_nats_nodes_survives_losing_the_stream_leader() -> None:
+    with tempfile.TemporaryDirectory(prefix="fieldcrew-run3-") as folder:
+        run = Run(Path(folder) / "data", free_base(), nats_nodes=3)
+        with fieldcrew_run(run) as proc:
+            admin = local.read_env(run.data)["FIELDCREW_NATS_URL"]
+            assert admin.count(",") == 2  # the services were given all three nodes too
+            replicas, leader = asyncio.run(stream_replicas_and_leader(admin))
+            assert replicas == 3 and leader in run.processes
+            os.kill(run.status()[leader]["pid"], signal.SIGKILL)
+            dora = run.token("dora", Role.dispatcher)
+            crew = {"leader": "lena", "members": ["max"]}
+            order = {"title": "Fan F-2 noisy", "site": "Plant 3", "asset": "F-2", "crew": crew}
+            headers = {**bearer(dora), "Idempotency-Key": str(uuid4())}
+            deadline = time.monotonic() + 60
+            while (answer := httpx.post(f"{run.api}/work-orders", json=order, headers=headers,
+                                        timeout=30)).status_code == 503:  # fmt: skip
+                assert time.monotonic() < deadline, answer.text  # a new leader is elected
+                time.sleep(0.2)
+            assert answer.status_code == 201, answer.text
+            run.wait_until(proc, lambda rows: restarted(run, rows, (leader,)), "restarted")
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(60) == 0
+
+
+async def stream_replicas_and_leader(admin_urls: str) -> tuple[int, str]:
+    nc = await connect(admin_urls, name="test-run-cluster")
+    try:
+        info = await nc.jetstream().stream_info(STREAM)
+    finally:
+        await nc.drain()
+    assert info.cluster is not None and info.cluster.leader is not None
+    return info.config.num_replicas, info.cluster.leader

@@ -6,7 +6,6 @@ real nats-server started here. ``deploy/nats/nats-server.conf`` must grant the s
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 import secrets
@@ -22,7 +21,14 @@ import nats
 import nats.errors
 import pytest
 from fieldcrew_cli.servers import Infra, Ports
-from fieldcrew_cli.servers.nats_server import SERVICE_USERS, NatsServer, service_permissions
+from fieldcrew_cli.servers.nats_deploy import generated_part, password_variable, users_block
+from fieldcrew_cli.servers.nats_server import (
+    INTEGRATION_USER,
+    NATS_USER,
+    SERVICE_USERS,
+    NatsServer,
+    service_permissions,
+)
 from fieldcrew_cli.servers.process import find_binary
 from fieldcrew_cli.stack import SERVICES, Stack, service_env
 from fieldcrew_shared.envelope import Metadata, encode, seal
@@ -288,34 +294,17 @@ async def test_the_aggregator_pulls_and_acks_its_own_durable_consumer_only(
     await admin_nc.drain()
 
 
-def deploy_config() -> tuple[dict[str, list[str]], list[str]]:
-    """From ``deploy/nats/nats-server.conf``: each user's publish allow list, and the
-    ``STREAM_ADMIN`` list every service user is denied; each service user subscribes only
-    under its own inbox prefix."""
-    text = DEPLOY_CONF.read_text()
-    allowed: dict[str, list[str]] = {}
-    for block in text.split("{ user: ")[1:]:
-        if block.startswith("integration,"):  # its own test: test_integration_user.py
-            continue
-        user = block.split(",", 1)[0]
-        found = re.search(r"publish: \{\s*allow: \[(.*?)\]", block, re.S)
-        allowed[user] = re.findall(r'"([^"]+)"', found[1]) if found else []
-        if found is not None:
-            subscribe = service_permissions(user)["subscribe"]["allow"]
-            assert subscribe == [f"{inbox_prefix(user)}.>"]
-            assert "deny: $STREAM_ADMIN" in block
-            assert f"subscribe: {{ allow: {json.dumps(subscribe)} }}" in block
-    admin_api = re.search(r"^STREAM_ADMIN: \[(.*?)\]", text, re.S | re.M)
-    assert admin_api is not None
-    return allowed, re.findall(r'"([^"]+)"', admin_api[1])
-
-
 def test_the_deploy_config_grants_what_the_embedded_server_grants() -> None:
-    allowed, denied = deploy_config()
-    assert allowed.pop("fieldcrew") == []  # the admin: unrestricted
-    assert allowed == {s: service_permissions(s)["publish"]["allow"] for s in SERVICE_USERS}
-    assert all(denied == service_permissions(s)["publish"]["deny"] for s in SERVICE_USERS)
-    passwords = re.findall(r"password: \$(\w+)", DEPLOY_CONF.read_text())
+    text = DEPLOY_CONF.read_text()
+    assert generated_part(text) == users_block(), (
+        "deploy/nats/nats-server.conf's users differ from permissions_of: run "
+        ".venv/bin/python -m fieldcrew_cli.servers.nats_deploy deploy/nats/nats-server.conf"
+    )
+    for service in SERVICE_USERS:  # each subscribes under its own inbox prefix only
+        assert service_permissions(service)["subscribe"]["allow"] == [f"_INBOX_{service}.>"]
+    passwords = re.findall(r"password: \$(\w+)", text)
+    users = (NATS_USER, *SERVICE_USERS, INTEGRATION_USER)
+    assert sorted(passwords) == sorted(password_variable(user) for user in users)
     env = {**os.environ, **{name: secrets.token_hex(16) for name in passwords}}
     check = [str(find_binary("nats-server")), "-t", "-c", str(DEPLOY_CONF)]
     assert subprocess.run(check, env=env, capture_output=True).returncode == 0

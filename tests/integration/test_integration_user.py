@@ -5,7 +5,6 @@ Against the session's real nats-server; ``deploy/nats/nats-server.conf`` grants 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from uuid import uuid4
@@ -14,6 +13,7 @@ import nats
 import nats.errors
 import pytest
 from fieldcrew_cli.servers import Infra
+from fieldcrew_cli.servers.nats_deploy import generated_part, users_block
 from fieldcrew_cli.servers.nats_server import (
     INTEGRATION_INBOX,
     INTEGRATION_USER,
@@ -115,13 +115,10 @@ async def test_it_cannot_touch_the_services_consumers_nor_list_them(infra: Infra
 
 
 def test_the_deploy_config_grants_the_integration_user_the_same() -> None:
-    text = DEPLOY_CONF.read_text()
-    block = text.split(f"{{ user: {INTEGRATION_USER},")[1].split("\n    } }")[0]
-    expected = integration_permissions()
-    allow = re.search(r"allow: \[(.*?)\]", block.split("deny:")[0], re.S)
-    deny = re.search(r"deny: \[(.*?)\]", block, re.S)
-    subscribe = re.search(r"subscribe: \{ allow: \[(.*?)\] \}", block, re.S)
-    assert allow and deny and subscribe
-    assert re.findall(r'"([^"]+)"', allow[1]) == expected["publish"]["allow"]
-    assert re.findall(r'"([^"]+)"', deny[1]) == expected["publish"]["deny"]
-    assert re.findall(r'"([^"]+)"', subscribe[1]) == expected["subscribe"]["allow"]
+    users = generated_part(DEPLOY_CONF.read_text())
+    assert users == users_block()  # generated from permissions_of (test_bus_permissions.py)
+    expected = json.dumps(integration_permissions(), indent=2).replace("\n", "\n      ")
+    assert (
+        f'{{ user: "{INTEGRATION_USER}", password: $FIELDCREW_NATS_INTEGRATION_PASSWORD,'
+        f" permissions: {expected} }}" in users
+    )

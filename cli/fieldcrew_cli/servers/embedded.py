@@ -11,10 +11,11 @@ from typing import Protocol
 
 from fieldcrew_cli.servers.child import Child, launch_all
 from fieldcrew_cli.servers.credentials import persisted_secret
+from fieldcrew_cli.servers.nats_cluster import NatsCluster
 from fieldcrew_cli.servers.nats_server import INTEGRATION_USER, SERVICE_USERS, NatsServer
 from fieldcrew_cli.servers.ports import Ports, ensure_free
 from fieldcrew_cli.servers.postgres_server import PostgresServer
-from fieldcrew_cli.servers.process import ManagedProcess
+from fieldcrew_cli.servers.process import ManagedProcess, ServerStartError
 from fieldcrew_cli.servers.s3_server import SeaweedS3Server
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -39,7 +40,7 @@ class Infra:
 
 
 class _Server(Protocol):
-    def child(self, log_dir: Path) -> Child: ...
+    def children(self, log_dir: Path) -> list[Child]: ...
 
 
 @dataclass(frozen=True)
@@ -56,18 +57,21 @@ class Plan:
 class EmbeddedServers:
     """NATS JetStream, PostgreSQL and S3 (SeaweedFS) as child processes, data in ``data_dir``.
 
-    Layout: ``nats/``, ``pg/``, ``s3/``, ``secrets.json`` and ``logs/``. A restart over the same
-    directory finds the same streams, databases and objects. ``FIELDCREW_NATS_URL`` (the
-    admin; with ``FIELDCREW_<SERVICE>_NATS_URL`` for services' own users),
+    Layout: ``nats/`` (or ``nats-cluster/n1`` ... with ``nats_nodes=3``), ``pg/``, ``s3/``,
+    ``secrets.json`` and ``logs/``. A restart over the same directory finds the same streams,
+    databases and objects; a data dir keeps the number of NATS nodes it was made with.
+    ``FIELDCREW_NATS_URL`` (the admin; with ``FIELDCREW_<SERVICE>_NATS_URL`` for services' own
+    users),
     ``FIELDCREW_DATABASE_URL`` and ``FIELDCREW_S3_ENDPOINT`` (with ``FIELDCREW_S3_ACCESS_KEY``,
     ``FIELDCREW_S3_SECRET_KEY``, ``FIELDCREW_S3_SECURE``) replace the matching embedded server.
     """
 
     start_timeout: float = 60.0
 
-    def __init__(self, data_dir: Path, *, ports: Ports | None = None) -> None:
+    def __init__(self, data_dir: Path, *, ports: Ports | None = None, nats_nodes: int = 1) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.ports = ports if ports is not None else Ports()
+        self.nats_nodes = nats_nodes
         self._procs: list[ManagedProcess] = []
         self._infra: Infra | None = None
 
@@ -117,27 +121,36 @@ class EmbeddedServers:
             for kind, server in (("nats", nats), ("s3", s3), ("postgres", pg))
             if server
         }
-        children = {kind: server.child(self._log_dir()) for kind, server in servers.items()}
+        children = {kind: server.children(self._log_dir()) for kind, server in servers.items()}
         infra = Infra(
             nats.url if nats else env["FIELDCREW_NATS_URL"],
             pg.url() if pg else env["FIELDCREW_DATABASE_URL"],
             *s3_settings,
             nats_urls=nats.service_urls if nats else _nats_urls_from_env(),
         )
-        kinds: dict[str, tuple[str, ...]] = {k: (c.name,) for k, c in children.items()}
-        return Plan(infra, list(children.values()), kinds)
+        kinds = {kind: tuple(child.name for child in group) for kind, group in children.items()}
+        return Plan(infra, [child for group in children.values() for child in group], kinds)
 
     def _log_dir(self) -> Path:
         path = self.data_dir / "logs"
         path.mkdir(exist_ok=True)
         return path
 
-    def _nats(self) -> NatsServer:
+    def _nats(self) -> NatsServer | NatsCluster:
         password = persisted_secret(self.data_dir, "nats_password")
         users = (*SERVICE_USERS, INTEGRATION_USER)
         services = {s: persisted_secret(self.data_dir, f"nats_password_{s}") for s in users}
+        single, cluster = self.data_dir / "nats", self.data_dir / "nats-cluster"
+        if (single if self.nats_nodes > 1 else cluster).exists():
+            have = "one node" if self.nats_nodes > 1 else "a cluster"
+            raise ServerStartError(
+                f"the event log in {self.data_dir} lives on {have}, not on {self.nats_nodes}"
+                " NATS node(s): start with that many, or use another FIELDCREW_DATA_DIR"
+            )
+        if self.nats_nodes > 1:
+            return NatsCluster.on(cluster, self.ports, password, services, self.nats_nodes)
         port, monitor = self.ports.nats, self.ports.nats_monitor
-        return NatsServer(self.data_dir / "nats", port, monitor, password, services)
+        return NatsServer(single, port, monitor, password, services)
 
     def _postgres(self) -> PostgresServer:
         return PostgresServer(self.data_dir / "pg")

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 from fieldcrew_shared.eventstore import STREAM
 from fieldcrew_shared.natsclient import inbox_prefix
 
@@ -24,13 +25,14 @@ from fieldcrew_cli.servers.credentials import write_private
 from fieldcrew_cli.servers.process import ManagedProcess, find_binary, spawn, wait_until
 
 NATS_USER = "fieldcrew"  # the admin
+CLUSTER_NAME = "fieldcrew-local"
 SERVICE_USERS = ("dispatch", "team", "photos", "aggregator", "documents")
 DURABLES: Mapping[str, tuple[str, ...]] = {
     "aggregator": ("aggregator", "webhooks"),
     "photos": ("photos-renditions",),
 }
 INTEGRATION_USER = "integration"
-INTEGRATION_INBOX = "_INBOX_integration"  # its clients connect with this inbox prefix
+INTEGRATION_INBOX = inbox_prefix(INTEGRATION_USER)  # its clients connect with this prefix
 STREAM_ADMIN_OPS = ("CREATE", "UPDATE", "DELETE", "PURGE", "MSG.DELETE", "RESTORE", "SNAPSHOT")
 
 
@@ -103,14 +105,19 @@ def permissions_of(user: str) -> dict[str, dict[str, list[str]]]:
 
 @dataclass(frozen=True)
 class NatsServer:
-    """A single-node JetStream server on loopback: the admin user and one user per service
-    and the integration user (``service_passwords``: user → password)."""
+    """A JetStream server on loopback: the admin user, one user per service and the
+    integration user (``service_passwords``: user → password). Alone by default; with a
+    ``cluster_port`` and the other nodes' cluster ports (``routes``), one node of a cluster
+    named ``name`` (:class:`fieldcrew_cli.servers.nats_cluster.NatsCluster`)."""
 
     root: Path
     port: int
     monitor_port: int | None
     password: str
     service_passwords: Mapping[str, str] = field(default_factory=dict)
+    name: str = "nats"
+    cluster_port: int | None = None
+    routes: tuple[int, ...] = ()
 
     @property
     def url(self) -> str:
@@ -125,7 +132,7 @@ class NatsServer:
     @property
     def ports(self) -> list[int]:
         """TCP ports this server listens on."""
-        return [p for p in (self.port, self.monitor_port) if p is not None]
+        return [p for p in (self.port, self.monitor_port, self.cluster_port) if p is not None]
 
     def launch(self, log_dir: Path) -> ManagedProcess:
         """Write the config and start ``nats-server`` (logs go to stderr → the log file)."""
@@ -133,21 +140,35 @@ class NatsServer:
         config = self.root / "nats.conf"
         write_private(config, self._config_text())
         argv = [str(find_binary("nats-server")), "-c", str(config)]
-        return spawn("nats", argv, log_dir=log_dir, cwd=self.root)
+        return spawn(self.name, argv, log_dir=log_dir, cwd=self.root)
 
     def wait_ready(self, proc: ManagedProcess, deadline: float) -> None:
         """Block until an authenticated client gets a PONG from a JetStream-enabled server."""
         wait_until(self._answers_ping, proc, deadline)
 
     def child(self, log_dir: Path) -> Child:
-        """This server as a process to run (ready: it answers an authenticated PING)."""
-        return Child("nats", lambda: self.launch(log_dir), self.probe)
+        """This server as a process to run (ready: :meth:`probe`)."""
+        return Child(self.name, lambda: self.launch(log_dir), self.probe)
+
+    def children(self, log_dir: Path) -> list[Child]:
+        """Its processes: this one."""
+        return [self.child(log_dir)]
 
     def probe(self, proc: ManagedProcess) -> Readiness:
-        """Ready when an authenticated client gets a PONG from a JetStream-enabled server."""
-        if self._answers_ping():
+        """Ready when an authenticated client gets a PONG from a JetStream-enabled server;
+        a cluster's node also when its ``/healthz`` says it is current with the cluster
+        (a JetStream meta leader known, its streams caught up)."""
+        if not self._answers_ping():
+            return Readiness(False, f"no JetStream PONG on port {self.port}")
+        if self.cluster_port is None or self.monitor_port is None:
             return Readiness(True)
-        return Readiness(False, f"no JetStream PONG on port {self.port}")
+        try:
+            health = httpx.get(f"http://127.0.0.1:{self.monitor_port}/healthz", timeout=2.0)
+        except httpx.HTTPError as exc:
+            return Readiness(False, f"no /healthz answer ({type(exc).__name__})")
+        if health.status_code == 200:
+            return Readiness(True)
+        return Readiness(False, f"/healthz {health.status_code}: {health.text.strip()[:200]}")
 
     def _url(self, user: str, password: str) -> str:
         return f"nats://{user}:{password}@127.0.0.1:{self.port}"
@@ -163,18 +184,31 @@ class NatsServer:
     def _config_text(self) -> str:
         quote = json.dumps
         lines = [
-            'server_name: "fieldcrew-embedded"',
+            f"server_name: {quote(self.name if self.cluster_port else 'fieldcrew-embedded')}",
             f"listen: {quote(f'127.0.0.1:{self.port}')}",
             *([f"http: {quote(f'127.0.0.1:{self.monitor_port}')}"] if self.monitor_port else []),
             "jetstream {",
             f"  store_dir: {quote(str(self.root / 'jetstream'))}",
             "  sync_interval: always  # fsync before every ack",
             "}",
+            *self._cluster_lines(),
             "authorization {",
             f"  users: {json.dumps(self._users(), indent=2)}",
             "}",
         ]
         return "\n".join(lines) + "\n"
+
+    def _cluster_lines(self) -> list[str]:
+        if self.cluster_port is None:
+            return []
+        routes = [f"nats://127.0.0.1:{port}" for port in self.routes]
+        return [
+            "cluster {",
+            f"  name: {json.dumps(CLUSTER_NAME)}",
+            f"  listen: {json.dumps(f'127.0.0.1:{self.cluster_port}')}",
+            f"  routes: {json.dumps(routes)}",
+            "}",
+        ]
 
     def _answers_ping(self) -> bool:
         try:

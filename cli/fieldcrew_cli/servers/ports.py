@@ -8,6 +8,15 @@ from dataclasses import dataclass, fields
 
 
 @dataclass(frozen=True)
+class NodePorts:
+    """One NATS node's ports: clients, routes from the other nodes, HTTP monitoring."""
+
+    client: int
+    cluster: int
+    monitor: int | None
+
+
+@dataclass(frozen=True)
 class Ports:
     """Loopback TCP ports of the embedded servers (PostgreSQL uses a Unix socket, no port).
 
@@ -25,6 +34,26 @@ class Ports:
     weed_volume_grpc: int = 19336
     weed_filer: int = 19337
     weed_filer_grpc: int = 19338
+    # the other nodes of a local NATS cluster (fieldcrew run --nats-nodes 3); node 1 is
+    # nats / nats_monitor / nats_cluster
+    nats_cluster: int = 16222
+    nats_2: int = 14223
+    nats_monitor_2: int = 18223
+    nats_cluster_2: int = 16223
+    nats_3: int = 14224
+    nats_monitor_3: int = 18224
+    nats_cluster_3: int = 16224
+
+    def nats_nodes(self, size: int) -> list[NodePorts]:
+        """The ports of the first ``size`` (1 to 3) nodes of a NATS cluster."""
+        nodes = [
+            NodePorts(self.nats, self.nats_cluster, self.nats_monitor),
+            NodePorts(self.nats_2, self.nats_cluster_2, self.nats_monitor_2),
+            NodePorts(self.nats_3, self.nats_cluster_3, self.nats_monitor_3),
+        ]
+        if not 1 <= size <= len(nodes):
+            raise ValueError(f"a local NATS cluster has 1 to {len(nodes)} nodes, not {size}")
+        return nodes[:size]
 
     @classmethod
     def from_base(cls, base: int) -> Ports:
@@ -53,7 +82,8 @@ class Ports:
         ]  # fmt: skip
 
 
-_OFFSETS = (10, 11, 20, 21, 22, 23, 24, 25, 26, 27)  # in the order of Ports' fields
+# in the order of Ports' fields: NATS, S3 and SeaweedFS, then the other NATS nodes
+_OFFSETS = (10, 11, 20, 21, 22, 23, 24, 25, 26, 27, 12, 13, 14, 15, 16, 17, 18)
 
 
 def ensure_free(ports: list[int]) -> None:

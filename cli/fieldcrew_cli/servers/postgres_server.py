@@ -141,6 +141,10 @@ class PostgresServer:
         return Child("postgres", lambda: self.launch(log_dir), self.probe,
                      on_ready=self.ensure_database)  # fmt: skip
 
+    def children(self, log_dir: Path) -> list[Child]:
+        """Its processes: this one."""
+        return [self.child(log_dir)]
+
     def probe(self, proc: ManagedProcess) -> Readiness:
         """Ready when ``proc``'s postmaster says so in its pid file."""
         state = self._postmaster_status(proc.popen.pid)

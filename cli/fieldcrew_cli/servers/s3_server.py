@@ -61,6 +61,10 @@ class SeaweedS3Server:
         """This server as a process to run (ready: an authenticated ListBuckets works)."""
         return Child("s3", lambda: self.launch(log_dir), self.probe)
 
+    def children(self, log_dir: Path) -> list[Child]:
+        """Its processes: this one."""
+        return [self.child(log_dir)]
+
     def probe(self, proc: ManagedProcess) -> Readiness:
         """Ready when an authenticated ListBuckets succeeds."""
         if self._answers():
