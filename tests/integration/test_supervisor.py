@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from fieldcrew_cli.main import main
 from fieldcrew_cli.servers import Infra
 from fieldcrew_cli.servers.process import spawn
 from fieldcrew_cli.stack import SERVICES, Stack, service_env
@@ -76,6 +76,8 @@ def test_a_killed_service_is_restarted_and_the_system_answers_again(
     folder: Path,
     token: TokenFactory,
     caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     stack, supervisor = supervised
     caplog.set_level(logging.INFO, logger="fieldcrew.supervisor")
@@ -102,11 +104,12 @@ def test_a_killed_service_is_restarted_and_the_system_answers_again(
     assert added.status_code == 201, added.text  # served by the restarted team service
 
     wait_for(lambda: status_of(folder, "team")["pid"] == new)
-    env = {**os.environ, "FIELDCREW_DATA_DIR": str(folder)}
-    shown = subprocess.run([sys.executable, "-m", "fieldcrew_cli", "status"], env=env,
-                           capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert shown.returncode == 0, shown.stdout + shown.stderr
-    lines = {line.split()[0]: line.split() for line in shown.stdout.splitlines()[2:]}
+    monkeypatch.setenv("FIELDCREW_DATA_DIR", str(folder))
+    with pytest.raises(SystemExit) as ended:  # `fieldcrew status`, in this process
+        main(["status"])
+    shown = capsys.readouterr().out
+    assert ended.value.code == 0, shown
+    lines = {line.split()[0]: line.split() for line in shown.splitlines()[2:]}
     assert set(lines) == set(SERVICES)
     assert lines["team"][1:2] == [str(new)] and lines["team"][3:5] == ["1", "yes"]
     assert "last exit: killed by SIGKILL" in " ".join(lines["team"])
