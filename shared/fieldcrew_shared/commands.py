@@ -30,6 +30,7 @@ from typing import Generic, Protocol, TypeVar
 
 from fieldcrew_shared.envelope import Metadata
 from fieldcrew_shared.errors import ConcurrencyError, InvalidCommandError
+from fieldcrew_shared.metrics import CONFLICT_RETRIES
 from fieldcrew_shared.events import Event, work_order_subjects
 from fieldcrew_shared.records import Appended, Loaded, Recorded
 
@@ -119,6 +120,7 @@ class CommandPipeline(Generic[S]):
             except ConcurrencyError:
                 if attempt == self.attempts - 1:
                     raise
+                CONFLICT_RETRIES.inc()
                 await asyncio.sleep(0.002 * (attempt + 1))  # back off a little under contention
         raise AssertionError("unreachable")
 

@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import json
 import logging
+import time
 from collections.abc import Sequence
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
@@ -43,6 +44,7 @@ from fieldcrew_shared.errors import (
     PoisonEventError,
 )
 from fieldcrew_shared.events import Event, subject_for
+from fieldcrew_shared.metrics import APPEND_DURATION, APPENDS, CONFLICT_RETRIES
 from fieldcrew_shared.natsclient import Client, server_list
 from fieldcrew_shared.records import Appended, Loaded, RawEvent, Recorded
 from fieldcrew_shared.stream import STREAM, SUBJECTS
@@ -166,13 +168,17 @@ class EventStore:
         subject = _subject(event, envelope)
         acks: _Acks | None = None
         token = None
+        result = "failed"
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout):
                 acks = await self._acks()
                 token, reply = await acks.publish(subject, encode(envelope), headers)
                 seq, duplicate = _pub_ack(await reply)
+            result = "duplicate" if duplicate else "stored"
         except APIError as exc:
             if exc.err_code == WRONG_LAST_SEQUENCE:
+                result = "conflict"
                 raise ConcurrencyError(f"{aggregate or subject} changed") from exc
             raise _failure(exc, "store the event") from exc
         except (TimeoutError, NatsError) as exc:
@@ -180,6 +186,8 @@ class EventStore:
         finally:
             if acks is not None and token is not None:
                 acks.discard(token)  # when it was not answered: a late answer finds nobody
+            APPENDS.labels(result).inc()
+            APPEND_DURATION.observe(time.perf_counter() - started)
         return Appended(seq=seq, duplicate=duplicate, envelope=envelope)
 
     async def append_all(
@@ -219,6 +227,8 @@ class EventStore:
         acks: _Acks | None = None
         tokens: list[str] = []
         replies: list[asyncio.Future[Msg]] = []
+        done: list[tuple[int, bool]] = []
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(within or self.timeout):
                 acks = await self._acks()
@@ -234,6 +244,7 @@ class EventStore:
             if acks is not None:
                 for token in tokens:
                     acks.discard(token)  # those not answered: a late answer finds nobody
+            _count_many(items, done, time.perf_counter() - started)
         return [
             Appended(seq=seq, duplicate=duplicate, envelope=envelope)
             for (seq, duplicate), envelope in zip(done, sealed, strict=True)
@@ -566,3 +577,15 @@ class _BatchRead:
         else:
             error = BackendUnavailableError(f"direct get failed: {status} {headers}")
             self.done.set_exception(error)
+
+
+def _count_many(items: Sequence[object], done: list[tuple[int, bool]], seconds: float) -> None:
+    """Metrics of one ``append_many``: each event stored or dropped as a duplicate, or, when
+    the round failed, each as failed; the round's time once."""
+    if len(done) == len(items):
+        duplicates = sum(1 for _, duplicate in done if duplicate)
+        APPENDS.labels("stored").inc(len(done) - duplicates)
+        APPENDS.labels("duplicate").inc(duplicates)
+    else:
+        APPENDS.labels("failed").inc(len(items))
+    APPEND_DURATION.observe(seconds)

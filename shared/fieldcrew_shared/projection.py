@@ -33,6 +33,7 @@ from nats.js.errors import NotFoundError as JsNotFoundError
 
 from fieldcrew_shared.errors import BackendUnavailableError, FieldcrewError, PoisonEventError
 from fieldcrew_shared.eventstore import SUBJECTS, EventStore, RawEvent, Recorded
+from fieldcrew_shared.metrics import DEAD_LETTERS, EVENTS_APPLIED
 
 log = logging.getLogger(__name__)
 
@@ -290,6 +291,7 @@ class ProjectionRunner:
                 else:  # the whole batch at once, no savepoint: a poison event rolls it back
                     await self._apply(conn, schema, todo)
             await conn.execute(f"UPDATE {schema}.checkpoint SET position = $1", todo[-1].seq)
+        EVENTS_APPLIED.labels(self.projection.name).inc(len(todo))  # committed
         return schema, todo[-1].seq
 
     async def _following(self, batch: Sequence[RawEvent], position: int) -> list[RawEvent]:
@@ -391,6 +393,7 @@ class ProjectionRunner:
                 await self._apply(conn, schema, [d])
         except PoisonEventError as exc:
             log.error("dead-lettered event", extra={"seq": d.seq, "why": exc.message})
+            DEAD_LETTERS.labels(self.projection.name).inc()
             await conn.execute(
                 f"INSERT INTO {schema}.dead_letters (seq, subject, reason, body)"
                 " VALUES ($1, $2, $3, $4) ON CONFLICT (seq) DO NOTHING",

@@ -29,6 +29,7 @@ from fieldcrew_shared.health import (
     add_health,
     readiness_of,
 )
+from fieldcrew_shared.metrics import add_metrics
 from fieldcrew_shared.natsclient import inbox_prefix
 from fieldcrew_shared.settings import DatabaseSettings, ServiceSettings
 from fieldcrew_shared.web import install_error_handlers
@@ -96,12 +97,14 @@ async def open_pool(
 
 def new_app(title: str, settings: ServiceSettings, lifespan: object) -> FastAPI:
     """A FastAPI app with fieldcrew's error shape, ``/healthz`` and ``/readyz`` (checks go to
-    ``app.state.readiness``) and token verifier."""
+    ``app.state.readiness``), ``/metrics`` (:mod:`fieldcrew_shared.metrics`) and token
+    verifier."""
     app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)  # type: ignore[arg-type]
     app.state.settings = settings
     app.state.verifier = settings.verifier()
     install_error_handlers(app)
     add_health(app, timeout=settings.backend_timeout)
+    add_metrics(app, refresh_timeout=settings.backend_timeout)
     return app
 
 

@@ -66,7 +66,7 @@ def check_environment(service: str, env: dict[str, str], monkeypatch: pytest.Mon
     assert settings.mode is Mode.production
     app = importlib.import_module(f"fieldcrew_{service}.main").create_app(settings)
     paths = {getattr(route, "path", None) for route in app.routes}
-    assert {"/healthz", "/readyz"} <= paths, paths
+    assert {"/healthz", "/readyz", "/metrics"} <= paths, paths
     if settings.uses_event_log:
         users = {urlsplit(u).username for u in settings.nats_url.split(",")}
         assert users == {service}, f"{service} must use its own NATS user, not {users}"

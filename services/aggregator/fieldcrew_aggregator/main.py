@@ -11,10 +11,12 @@ import asyncio
 
 from fastapi import FastAPI
 from fieldcrew_shared.health import readiness_of
+from fieldcrew_shared.metrics import add_refresher
 from fieldcrew_shared.projection import ProjectionRunner
 from fieldcrew_shared.service import Backends, event_sourced_app, open_pool, serve
 from fieldcrew_shared.supervision import Supervised
 
+from fieldcrew_aggregator import metrics
 from fieldcrew_aggregator.api import router
 from fieldcrew_aggregator.config import Settings
 from fieldcrew_aggregator.projection import ServerReportProjection
@@ -40,6 +42,7 @@ def create_app(settings: Settings) -> FastAPI:
         readiness.add("projection", projecting.check)
         readiness.add("announcer", announcing.check)
         readiness.add("lag", runner.lag)
+        add_refresher(app, "aggregator", metrics.refresher(runner, pool))
         projecting.start()
         announcing.start()
         app.state.webhooks, stop_webhooks = await start_webhooks(settings, store, pool, readiness)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -35,6 +35,7 @@ from fieldcrew_aggregator.domain import (
     recompile,
     status,
 )
+from fieldcrew_aggregator.metrics import COMPILE_LATENCY
 
 DDL = """
 CREATE TABLE IF NOT EXISTS {s}.progress (
@@ -172,6 +173,8 @@ class ServerReportProjection:
             rows = [(*c, c[1] > states[c[0]]["published_revision"]) for c in compiled]
             await conn.executemany(INSERT_REPORT.format(s=schema), rows)
             self.outboxed = self.outboxed or any(row[-1] for row in rows)
+            if replay is None:  # live: how long after its last event each revision compiled
+                _observe_latency(records, {c[3] for c in compiled})
         if announced:  # read back from the log: nothing left to announce up to there
             await conn.execute(
                 f"DELETE FROM {schema}.outbox o USING unnest($1::uuid[], $2::int[]) a(wo, rev)"
@@ -249,6 +252,13 @@ class ServerReportProjection:
 
     def drop_replay(self, schema: str) -> None:
         self._replays.pop(schema, None)
+
+
+def _observe_latency(records: Sequence[Recorded], seqs: set[int]) -> None:
+    now = datetime.now(UTC)
+    for record in records:
+        if record.seq in seqs:
+            COMPILE_LATENCY.observe((now - record.envelope.recorded_at).total_seconds())
 
 
 def check_storable(event: WorkOrderIssued | CrewChanged) -> None:

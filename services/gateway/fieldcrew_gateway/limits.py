@@ -24,6 +24,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from fieldcrew_gateway.metrics import RATE_LIMITED
+
 log = logging.getLogger(__name__)
 
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz"})
@@ -110,6 +112,7 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         seconds = retry_after(wait)
+        RATE_LIMITED.inc()
         log.info("rate limited", extra={"caller": key, "retry_after": seconds})
         response = JSONResponse(
             error_body("rate_limited", f"too many requests, retry after {seconds} s"),

@@ -12,7 +12,7 @@ from functools import partial
 
 import uvicorn
 from fastapi import FastAPI, Response
-from fieldcrew_shared import asyncapi, logs
+from fieldcrew_shared import asyncapi, logs, metrics
 from fieldcrew_shared.health import readiness_of
 from fieldcrew_shared.service import new_app
 
@@ -98,6 +98,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(documents.share_router)
     app.include_router(webhooks_router)
     console.mount(app, settings)
+    metrics.outermost(app)  # a request refused by a middleware above is counted too
     return app
 
 

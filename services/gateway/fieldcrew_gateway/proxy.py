@@ -27,6 +27,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fieldcrew_gateway.config import Settings
+from fieldcrew_gateway.metrics import UPSTREAM_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +193,7 @@ async def forward(
         if failed:  # the client's body broke off (too large, too slow): its error, not a 503
             raise failed[0] from exc
         if isinstance(exc, UNREACHABLE):
+            UPSTREAM_ERRORS.labels(upstream.value, "unreachable").inc()
             raise BackendUnavailableError(f"{upstream} is not reachable, retry later") from exc
         raise
     # one line a forwarded call, as httpx used to log them (ops read it as the access log)
@@ -204,6 +206,8 @@ async def forward(
         for name in RELAYED_RESPONSE_HEADERS
         if (value := answer.headers.get(name)) is not None
     }
+    if answer.status >= 500:
+        UPSTREAM_ERRORS.labels(upstream.value, "5xx").inc()
     if answer.status == 503:  # a service whose own backend is down: clients may retry
         relayed.setdefault("retry-after", str(RETRY_AFTER_SECONDS))
     return Response(answered, answer.status, headers=relayed)

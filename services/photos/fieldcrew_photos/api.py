@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from fieldcrew_shared.access import DISPATCH_ROLES, require_view
 from fieldcrew_shared.api_models import PHOTO_UPLOAD_FORM, PhotoOut, RenditionState
 from fieldcrew_shared.auth import Role
-from fieldcrew_shared.errors import CommandRejectedError
+from fieldcrew_shared.errors import CommandRejectedError, InvalidCommandError, UploadRejectedError
 from fieldcrew_shared.events import PhotoRenditionsMade
 from fieldcrew_shared.service import Log
 from fieldcrew_shared.web import CurrentPrincipal, RequestMetadata, error_body
@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from fieldcrew_photos import handlers
 from fieldcrew_photos.config import Settings
 from fieldcrew_photos.form import discard, read_photo_form
+from fieldcrew_photos.metrics import REJECTED
 from fieldcrew_photos.storage import PhotoStorage
 
 router = APIRouter(prefix="/work-orders", tags=["photos"])
@@ -101,6 +102,7 @@ class DeclaredSizeLimit:
         if scope["type"] == "http":
             declared = Headers(scope=scope).get("content-length", "")
             if declared.isdigit() and int(declared) > self.limit:
+                REJECTED.labels("too_large").inc()
                 message = f"the request is larger than {self.limit} bytes"
                 response = JSONResponse(error_body("too_large", message), 413)
                 await response(scope, receive, send)
@@ -136,17 +138,21 @@ async def upload_photo(
     except CommandRejectedError:
         await discard(request)
         raise
-    form = await read_photo_form(request, settings.max_upload_bytes)
-    upload = handlers.NewPhoto(
-        work_order_id,
-        principal.sub,
-        form.data,
-        form.fields.caption,
-        form.fields.phase,
-        key=idempotency_key,
-    )
-    limits = handlers.Limits.of(settings)
-    uploaded = await handlers.upload_photo(log, storage, upload, meta, limits)
+    try:
+        form = await read_photo_form(request, settings.max_upload_bytes)
+        upload = handlers.NewPhoto(
+            work_order_id,
+            principal.sub,
+            form.data,
+            form.fields.caption,
+            form.fields.phase,
+            key=idempotency_key,
+        )
+        limits = handlers.Limits.of(settings)
+        uploaded = await handlers.upload_photo(log, storage, upload, meta, limits)
+    except (UploadRejectedError, InvalidCommandError) as exc:
+        REJECTED.labels(exc.code).inc()
+        raise
     if not uploaded.recorded:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
+from fieldcrew_shared import metrics
 from fieldcrew_shared.eventstore import EventStore
 from fieldcrew_shared.health import Readiness, readiness_of
 from fieldcrew_shared.service import new_app, open_backends, serve
@@ -48,6 +49,7 @@ def create_app(settings: Settings) -> FastAPI:
     max_request = settings.max_upload_bytes + FORM_OVERHEAD
     app.add_middleware(DeclaredSizeLimit, limit=max_request)
     app.include_router(router, max_body_size=max_request)
+    metrics.outermost(app)  # an upload refused by DeclaredSizeLimit is counted too
     return app
 
 

@@ -34,6 +34,7 @@ from minio.error import MinioException, S3Error
 from minio.helpers import MAX_PART_SIZE, MIN_PART_SIZE
 
 from fieldcrew_photos.config import Settings
+from fieldcrew_photos.metrics import STORED_BYTES
 
 T = TypeVar("T")
 __all__ = [
@@ -127,6 +128,7 @@ class PhotoStorage:
         so writing a key again writes the same bytes: no lookup first (it was a round trip
         more for every new photo, bench/, issue 4)."""
         await self._call("store a photo", self._put, key, data, content_type)
+        STORED_BYTES.inc(len(data))
 
     async def get(self, key: str) -> bytes:
         """The bytes stored under ``key``; MissingObjectError when there are none."""
