@@ -34,8 +34,9 @@ from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import APIError
 from nats.js.errors import NotFoundError as JsNotFoundError
+from opentelemetry.trace import SpanKind
 
-from fieldcrew_shared import stream
+from fieldcrew_shared import stream, tracing
 from fieldcrew_shared.envelope import Envelope, Metadata, encode, seal
 from fieldcrew_shared.errors import (
     BackendUnavailableError,
@@ -159,6 +160,18 @@ class EventStore:
     ) -> Appended:
         """Append one event. ``expected_version`` is the aggregate's last sequence when loaded
         (0: the aggregate must be empty); ``aggregate`` the wildcard that defines it."""
+        name = f"publish {event.type_name()}"
+        with tracing.span(name, kind=SpanKind.PRODUCER):  # the event carries this span's context
+            return await self._append(event, meta, expected_version, aggregate, event_id)
+
+    async def _append(
+        self,
+        event: Event,
+        meta: Metadata,
+        expected_version: int | None,
+        aggregate: str | None,
+        event_id: UUID | None,
+    ) -> Appended:
         envelope = seal(event, meta, source=self.source, event_id=event_id)
         headers = {"Nats-Msg-Id": envelope.id}
         if expected_version is not None:

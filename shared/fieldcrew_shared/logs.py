@@ -14,6 +14,8 @@ import re
 import sys
 from datetime import UTC, datetime
 
+from fieldcrew_shared import tracing
+
 _STANDARD = set(vars(logging.makeLogRecord({})))
 MASK = "***"
 
@@ -62,13 +64,15 @@ class JsonFormatter(logging.Formatter):
         self.service = service
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, object] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname.lower(),
             "service": self.service,
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        ids = tracing.ids()
+        entry["trace_id"], entry["span_id"] = ids if ids is not None else (None, None)
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)

@@ -16,12 +16,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fieldcrew_shared.health import readiness_of
+from fieldcrew_shared.tracing import TracingMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,8 @@ class MetricsMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # each series' children, looked up once: ``labels()`` checks and locks on every call
+        self.series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -121,9 +125,15 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_status)
         finally:
             route = getattr(scope.get("route"), "path", UNROUTED)
-            method = scope["method"]
-            HTTP_REQUESTS.labels(route, method, str(status)).inc()
-            HTTP_DURATION.labels(route, method).observe(time.perf_counter() - started)
+            key = (route, scope["method"], status)
+            children = self.series.get(key)
+            if children is None:
+                children = self.series[key] = (
+                    HTTP_REQUESTS.labels(route, key[1], str(status)),
+                    HTTP_DURATION.labels(route, key[1]),
+                )
+            children[0].inc()
+            children[1].observe(time.perf_counter() - started)
 
 
 def add_metrics(app: FastAPI, refresh_timeout: float = 2.0) -> None:
@@ -161,12 +171,13 @@ async def _refresh(name: str, refresher: Refresher, seconds: float) -> None:
 
 
 def outermost(app: FastAPI) -> None:
-    """Put the metrics middleware in front of every other one (call it after adding them),
-    so that a request another middleware refuses (429, 413) is counted and timed too."""
+    """Put the tracing and metrics middleware in front of every other one (call it after
+    adding them), so that a request another middleware refuses (429, 413) is traced,
+    counted and timed too."""
     ours = [m for m in app.user_middleware if _is_ours(m.cls)]
     rest = [m for m in app.user_middleware if not _is_ours(m.cls)]
     app.user_middleware[:] = ours + rest
 
 
 def _is_ours(cls: object) -> bool:
-    return cls is MetricsMiddleware
+    return cls is MetricsMiddleware or cls is TracingMiddleware

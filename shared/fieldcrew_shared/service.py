@@ -17,7 +17,7 @@ import asyncpg
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Request
 
-from fieldcrew_shared import logs
+from fieldcrew_shared import logs, tracing
 from fieldcrew_shared.commands import EventLog
 from fieldcrew_shared.database import postgres_ready
 from fieldcrew_shared.errors import BackendUnavailableError
@@ -32,6 +32,7 @@ from fieldcrew_shared.health import (
 from fieldcrew_shared.metrics import add_metrics
 from fieldcrew_shared.natsclient import inbox_prefix
 from fieldcrew_shared.settings import DatabaseSettings, ServiceSettings
+from fieldcrew_shared.tracing import FASTAPI_TELEMETRY, TracingMiddleware
 from fieldcrew_shared.web import install_error_handlers
 
 
@@ -99,12 +100,18 @@ def new_app(title: str, settings: ServiceSettings, lifespan: object) -> FastAPI:
     """A FastAPI app with fieldcrew's error shape, ``/healthz`` and ``/readyz`` (checks go to
     ``app.state.readiness``), ``/metrics`` (:mod:`fieldcrew_shared.metrics`) and token
     verifier."""
-    app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)  # type: ignore[arg-type]
+    app = FastAPI(
+        title=title,
+        version="0.1.0",
+        lifespan=lifespan,  # type: ignore[arg-type]
+        telemetry=FASTAPI_TELEMETRY,  # type: ignore[arg-type]
+    )
     app.state.settings = settings
     app.state.verifier = settings.verifier()
     install_error_handlers(app)
     add_health(app, timeout=settings.backend_timeout)
     add_metrics(app, refresh_timeout=settings.backend_timeout)
+    app.add_middleware(TracingMiddleware)
     return app
 
 
@@ -149,4 +156,8 @@ pipeline and queries need of it."""
 def serve(app: FastAPI, settings: ServiceSettings, service: str) -> None:
     """Run ``app`` with uvicorn until SIGINT/SIGTERM."""
     logs.configure(service, settings.log_level)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    tracing.configure(service)
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    finally:
+        tracing.shutdown()  # what is still buffered goes out

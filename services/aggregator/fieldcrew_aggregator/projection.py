@@ -23,6 +23,7 @@ from uuid import UUID
 
 import asyncpg
 import orjson
+from fieldcrew_shared import tracing
 from fieldcrew_shared.events import CrewChanged, ServerReportCompiled, WorkOrderIssued
 from fieldcrew_shared.eventstore import Recorded
 
@@ -102,6 +103,9 @@ ON CONFLICT DO NOTHING
 """
 
 
+# Compile trace contexts kept for announcements at most (the oldest are forgotten)
+MAX_TRACED_COMPILES = 10_000
+
 # Work orders whose progress a replay holds in memory at most (~25 KB each as Python objects)
 REPLAY_CACHE_WORK_ORDERS = 8192
 
@@ -137,6 +141,9 @@ class ServerReportProjection:
 
     def __init__(self) -> None:
         self._replays: dict[str, _Replay] = {}
+        # the trace context each live compile ran in, by (work order, revision), for its
+        # announcement to carry (an announcement after a restart starts a trace of its own)
+        self.compiled_in: dict[tuple[UUID, int], tuple[str | None, str | None]] = {}
 
     def ddl(self, schema: str) -> str:
         return DDL.format(s=schema)
@@ -175,6 +182,7 @@ class ServerReportProjection:
             self.outboxed = self.outboxed or any(row[-1] for row in rows)
             if replay is None:  # live: how long after its last event each revision compiled
                 _observe_latency(records, {c[3] for c in compiled})
+                self._trace_compiles(records, compiled)
         if announced:  # read back from the log: nothing left to announce up to there
             await conn.execute(
                 f"DELETE FROM {schema}.outbox o USING unnest($1::uuid[], $2::int[]) a(wo, rev)"
@@ -185,6 +193,22 @@ class ServerReportProjection:
         if replay is not None:
             held = {wo: (states[wo], seq) for wo, seq in last_seq.items()}
             await self._hold(conn, schema, replay, held)
+
+    def _trace_compiles(self, records: Sequence[Recorded], compiled: list[Compiled]) -> None:
+        """A span for each compiled revision, in the trace of the event that completed it
+        (CloudEvents ``traceparent``); its context waits for the revision's announcement."""
+        by_seq = {r.seq: r for r in records}
+        for wo, revision, _, seq in compiled:
+            envelope = by_seq[seq].envelope
+            parent = tracing.parent_of(envelope.traceparent, envelope.tracestate)
+            attributes: dict[str, str | int] = {
+                "fieldcrew.work_order_id": str(wo),
+                "fieldcrew.revision": revision,
+            }
+            with tracing.span("compile server report", parent=parent, attributes=attributes):
+                self.compiled_in[(wo, revision)] = tracing.carrier()
+        while len(self.compiled_in) > MAX_TRACED_COMPILES:  # never announced here: forget
+            del self.compiled_in[next(iter(self.compiled_in))]
 
     async def _from_replay(
         self,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from contextlib import suppress
 from uuid import UUID
 
@@ -49,25 +49,38 @@ SYSTEM = "fieldcrew-aggregator"
 BATCH = 500  # revisions read from the outbox at a time
 
 
+# the trace context (traceparent, tracestate) each revision compiled in, by (work order, revision)
+Traced = MutableMapping[tuple[UUID, int], tuple[str | None, str | None]]
+
+
 async def publish_pending(
-    store: EventStore, pool: asyncpg.Pool, schema: str, *, seconds: float = 30.0
+    store: EventStore,
+    pool: asyncpg.Pool,
+    schema: str,
+    traced: Traced | None = None,
+    *,
+    seconds: float = 30.0,
 ) -> int:
     """Publish every compiled revision not yet announced, in the order they compiled;
     returns how many were appended. Each round's announcements are in flight together and
     leave the outbox in one statement: one after the other, each waiting for its
     acknowledgement and its DELETE, the last of a busy batch's reports was announced ~0.3 s
     after it compiled on a loaded machine (bench/, issue 4). Each step of a round is bounded
-    by ``seconds``."""
+    by ``seconds``. Each announcement (its parts too) carries the trace context its revision
+    compiled in, when ``traced`` holds it."""
     db = BoundedPool(pool, seconds)
     published = 0
     while True:
         rows = await queries.unannounced(db, schema, BATCH)
         if rows:
             fresh = await _not_in_the_log(store, rows)
+            contexts: Traced = {} if traced is None else traced
             if fresh:
-                items = [item for r in fresh for item in _announcement(r)]
+                items = [item for r in fresh for item in _announcement(r, contexts)]
                 await store.append_many(items, within=seconds)
             revisions = [(r["work_order_id"], r["revision"]) for r in rows]
+            for revision in revisions:
+                contexts.pop(revision, None)
             await queries.announced(db, schema, revisions)
             published += len(fresh)
         if len(rows) < BATCH:
@@ -96,11 +109,19 @@ def _subject(work_order_id: UUID) -> str:
 Item = tuple[Event, Metadata, uuid.UUID]
 
 
-def _announcement(row: asyncpg.Record) -> list[Item]:
+def _announcement(row: asyncpg.Record, traced: Traced) -> list[Item]:
     """The events announcing one revision: ``ServerReportCompiled`` with its report, or, for
-    a report too large to travel whole, the parts holding it and then the announcement."""
+    a report too large to travel whole, the parts holding it and then the announcement. All
+    of them in the trace of the compile (the request that completed the report), if known."""
     wo, revision, text = row["work_order_id"], row["revision"], row["report"]
-    meta = Metadata(actor=SYSTEM, actorrole="system", correlationid=str(wo))
+    traceparent, tracestate = traced.get((wo, revision), (None, None))
+    meta = Metadata(
+        actor=SYSTEM,
+        actorrole="system",
+        correlationid=str(wo),
+        traceparent=traceparent,
+        tracestate=tracestate,
+    )
     report = orjson.loads(text)
     summary = report_summary(report)
     raw = text.encode()
@@ -158,7 +179,9 @@ class Announcer:
     async def __call__(self, schema: str) -> None:
         """Publish everything waiting in ``schema``'s outbox now."""
         self.projection.outboxed, self.looked_at = False, None
-        await publish_pending(self.store, self.pool, schema, seconds=self.seconds)
+        await publish_pending(
+            self.store, self.pool, schema, self.projection.compiled_in, seconds=self.seconds
+        )
         self.looked_at = schema
 
     async def after_commit(self, schema: str) -> None:

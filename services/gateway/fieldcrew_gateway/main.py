@@ -12,7 +12,7 @@ from functools import partial
 
 import uvicorn
 from fastapi import FastAPI, Response
-from fieldcrew_shared import asyncapi, logs, metrics
+from fieldcrew_shared import asyncapi, logs, metrics, tracing
 from fieldcrew_shared.health import readiness_of
 from fieldcrew_shared.service import new_app
 
@@ -106,7 +106,11 @@ def main() -> None:
     """Run the gateway with settings from the environment."""
     settings = Settings()
     logs.configure("gateway", settings.log_level)
-    uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
+    tracing.configure("gateway")
+    try:
+        uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
+    finally:
+        tracing.shutdown()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from uuid import uuid4
 import aiohttp
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from fieldcrew_shared import tracing
 from fieldcrew_shared.errors import BackendUnavailableError, UploadRejectedError
 from fieldcrew_shared.health import Details, NotReadyError
 from fieldcrew_shared.web import error_body
@@ -177,6 +178,7 @@ async def forward(
     for raw_name, raw_value in request.scope["headers"]:  # one pass (each .get() is another)
         if (name := raw_name.decode("latin-1")) in _FORWARDED and name not in headers:
             headers[name] = raw_value.decode("latin-1")
+    tracing.inject(headers)  # the service's span joins this request's trace
     url = upstreams.url(upstream, path, request.url.query)
     timeout = upstreams.upload_timeout if content is not None else upstreams.timeout
     try:
