@@ -30,8 +30,8 @@ from typing import Generic, Protocol, TypeVar
 
 from fieldcrew_shared.envelope import Metadata
 from fieldcrew_shared.errors import ConcurrencyError, InvalidCommandError
-from fieldcrew_shared.metrics import CONFLICT_RETRIES
 from fieldcrew_shared.events import Event, work_order_subjects
+from fieldcrew_shared.metrics import CONFLICT_RETRIES
 from fieldcrew_shared.records import Appended, Loaded, Recorded
 
 S = TypeVar("S")

@@ -45,7 +45,7 @@ from fieldcrew_shared.errors import (
     PoisonEventError,
 )
 from fieldcrew_shared.events import Event, subject_for
-from fieldcrew_shared.metrics import APPEND_DURATION, APPENDS, CONFLICT_RETRIES
+from fieldcrew_shared.metrics import APPEND_DURATION, APPENDS
 from fieldcrew_shared.natsclient import Client, server_list
 from fieldcrew_shared.records import Appended, Loaded, RawEvent, Recorded
 from fieldcrew_shared.stream import STREAM, SUBJECTS
