@@ -22,6 +22,12 @@ import httpx
 import pytest
 from fieldcrew_cli.servers import EmbeddedServers, Infra, Ports
 from fieldcrew_cli.stack import SERVICES, Stack, create_stream, service_env
+from fieldcrew_shared.events import (
+    LeaderReportSubmitted,
+    MemberNoteAdded,
+    PhotoUploaded,
+    WorkOrderIssued,
+)
 from fieldcrew_shared.eventstore import EventStore, connect
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -192,11 +198,11 @@ async def test_a_work_orders_commands_and_its_compile_are_one_trace(
     wanted = {
         ("fieldcrew-gateway", "POST /api/v1/work-orders"),
         ("fieldcrew-dispatch", "POST /work-orders"),
-        ("fieldcrew-dispatch", "publish fieldcrew.dispatch.WorkOrderIssued.v1"),
+        ("fieldcrew-dispatch", f"publish {WorkOrderIssued.type_name()}"),
         ("fieldcrew-gateway", "POST /api/v1/work-orders/{work_order_id}/notes"),
-        ("fieldcrew-team", "publish fieldcrew.team.MemberNoteAdded.v1"),
-        ("fieldcrew-photos", "publish fieldcrew.photos.PhotoUploaded.v1"),
-        ("fieldcrew-team", "publish fieldcrew.team.LeaderReportSubmitted.v1"),
+        ("fieldcrew-team", f"publish {MemberNoteAdded.type_name()}"),
+        ("fieldcrew-photos", f"publish {PhotoUploaded.type_name()}"),
+        ("fieldcrew-team", f"publish {LeaderReportSubmitted.type_name()}"),
         ("fieldcrew-aggregator", "compile server report"),
     }
     spans = await spans_named(receiver[0], job, wanted)
