@@ -8,6 +8,7 @@ readiness check.
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fieldcrew_shared import logs, tracing
 from fieldcrew_shared.commands import EventLog
 from fieldcrew_shared.database import postgres_ready
+from fieldcrew_shared.draining import DrainingServer, add_draining
 from fieldcrew_shared.errors import BackendUnavailableError
 from fieldcrew_shared.eventstore import EventStore, connect
 from fieldcrew_shared.health import (
@@ -111,6 +113,7 @@ def new_app(title: str, settings: ServiceSettings, lifespan: object) -> FastAPI:
     install_error_handlers(app)
     add_health(app, timeout=settings.backend_timeout)
     add_metrics(app, refresh_timeout=settings.backend_timeout)
+    add_draining(app)
     app.add_middleware(TracingMiddleware)
     return app
 
@@ -154,10 +157,19 @@ pipeline and queries need of it."""
 
 
 def serve(app: FastAPI, settings: ServiceSettings, service: str) -> None:
-    """Run ``app`` with uvicorn until SIGINT/SIGTERM."""
+    """Run ``app`` with uvicorn until SIGINT/SIGTERM, then drain
+    (:mod:`fieldcrew_shared.draining`)."""
     logs.configure(service, settings.log_level)
     tracing.configure(service)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
+    )
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+        DrainingServer(config, settings.drain_delay).run()
     finally:
         tracing.shutdown()  # what is still buffered goes out

@@ -82,6 +82,18 @@ class ServiceSettings(BaseSettings):
         description="Seconds a call to NATS, PostgreSQL or S3 (and each readiness check) may "
         "take before it counts as failed: the request answers 503 with Retry-After",
     )
+    drain_delay: float = Field(
+        default=1.0,
+        ge=0,
+        description="Seconds a service goes on serving after SIGTERM, /readyz answering 503, "
+        "so that load balancers stop sending it requests (Kubernetes: ~5); then it takes no "
+        "new connections (docs/adr/0057)",
+    )
+    shutdown_timeout: float = Field(
+        default=20.0,
+        gt=0,
+        description="Seconds the requests in flight at shutdown may take to finish",
+    )
     jwt_issuer: str = LOCAL_ISSUER
     jwt_audience: str = "fieldcrew"
     log_level: str = "INFO"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import FastAPI
+from fieldcrew_shared.draining import on_drain
 from fieldcrew_shared.health import readiness_of
 from fieldcrew_shared.metrics import add_refresher
 from fieldcrew_shared.projection import ProjectionRunner
@@ -46,6 +47,7 @@ def create_app(settings: Settings) -> FastAPI:
         projecting.start()
         announcing.start()
         app.state.webhooks, stop_webhooks = await start_webhooks(settings, store, pool, readiness)
+        on_drain(app, projecting.stop)  # no new messages; the announcer goes on to the end
 
         async def finish() -> None:
             try:

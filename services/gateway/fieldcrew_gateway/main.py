@@ -6,13 +6,14 @@ connection pool to the services it forwards to.
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 
-import uvicorn
 from fastapi import FastAPI, Response
 from fieldcrew_shared import asyncapi, logs, metrics, tracing
+from fieldcrew_shared.draining import DrainingServer
 from fieldcrew_shared.health import readiness_of
 from fieldcrew_shared.service import new_app
 
@@ -108,7 +109,12 @@ def main() -> None:
     logs.configure("gateway", settings.log_level)
     tracing.configure("gateway")
     try:
-        uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
+        config = uvicorn_config(
+            create_app(settings),
+            settings,
+            timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
+        )
+        DrainingServer(config, settings.drain_delay).run()
     finally:
         tracing.shutdown()
 

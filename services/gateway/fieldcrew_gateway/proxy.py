@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fieldcrew_gateway.config import Settings
 from fieldcrew_gateway.metrics import UPSTREAM_ERRORS
+from fieldcrew_gateway.replicas import DRAINING, Replicas, may_send_again
 
 log = logging.getLogger(__name__)
 
@@ -81,19 +82,23 @@ class Upstream(StrEnum):
 
 @dataclass(frozen=True)
 class Upstreams:
-    """The connection pool shared by every forwarded call, each service's base URL, and how
+    """The connection pool shared by every forwarded call, each service's replicas, and how
     long a call may wait: a photo upload, whose answer waits for the image to be processed,
     longer than the rest."""
 
     client: aiohttp.ClientSession
-    base_urls: Mapping[Upstream, str]
+    replicas: Mapping[Upstream, Replicas]
     timeout: aiohttp.ClientTimeout
     upload_timeout: aiohttp.ClientTimeout
 
     def url(self, upstream: Upstream, path: str, query: str) -> str:
-        """The upstream URL of ``path`` (no ``/api/v1``) with the raw ``query`` string."""
-        url = self.base_urls[upstream].rstrip("/") + path
-        return f"{url}?{query}" if query else url
+        """The URL of ``path`` (no ``/api/v1``) on the replica next in turn."""
+        return _url(self.replicas[upstream].order()[0], path, query)
+
+
+def _url(base: str, path: str, query: str) -> str:
+    url = base + path
+    return f"{url}?{query}" if query else url
 
 
 @asynccontextmanager
@@ -110,17 +115,17 @@ async def open_upstreams(settings: Settings) -> AsyncIterator[Upstreams]:
         cookie_jar=aiohttp.DummyCookieJar(),
         trust_env=False,
     )
-    base_urls = {
-        Upstream.dispatch: settings.dispatch_url,
-        Upstream.team: settings.team_url,
-        Upstream.photos: settings.photos_url,
-        Upstream.aggregator: settings.aggregator_url,
-        Upstream.documents: settings.documents_url,
+    replicas = {
+        Upstream.dispatch: Replicas.parse(settings.dispatch_url),
+        Upstream.team: Replicas.parse(settings.team_url),
+        Upstream.photos: Replicas.parse(settings.photos_url),
+        Upstream.aggregator: Replicas.parse(settings.aggregator_url),
+        Upstream.documents: Replicas.parse(settings.documents_url),
     }
     async with client:
         yield Upstreams(
             client,
-            base_urls,
+            replicas,
             _bounded(settings.upstream_timeout),
             _bounded(settings.upload_upstream_timeout),
         )
@@ -135,8 +140,20 @@ def _bounded(seconds: float) -> aiohttp.ClientTimeout:
 
 
 async def upstream_ready(upstreams: Upstreams, upstream: Upstream, seconds: float) -> Details:
-    """Readiness of one upstream: its own ``/readyz`` (what it names as wrong, when not)."""
-    url = upstreams.url(upstream, "/readyz", "")
+    """Readiness of one upstream: one of its replicas' own ``/readyz`` (what they name as
+    wrong, when none is ready)."""
+    problems = []
+    for base in upstreams.replicas[upstream].urls:
+        try:
+            return await _replica_ready(upstreams, upstream, base + "/readyz", seconds)
+        except NotReadyError as exc:
+            problems.append(str(exc))
+    raise NotReadyError("; ".join(problems))
+
+
+async def _replica_ready(
+    upstreams: Upstreams, upstream: Upstream, url: str, seconds: float
+) -> Details:
     try:
         async with upstreams.client.get(
             url, timeout=aiohttp.ClientTimeout(total=seconds), allow_redirects=False
@@ -179,25 +196,34 @@ async def forward(
         if (name := raw_name.decode("latin-1")) in _FORWARDED and name not in headers:
             headers[name] = raw_value.decode("latin-1")
     tracing.inject(headers)  # the service's span joins this request's trace
-    url = upstreams.url(upstream, path, request.url.query)
+    replicas = upstreams.replicas[upstream]
+    order = replicas.order()
     timeout = upstreams.upload_timeout if content is not None else upstreams.timeout
-    try:
-        async with upstreams.client.request(
-            request.method,
-            url,
-            data=body,
-            headers=headers,
-            allow_redirects=False,
-            timeout=timeout,
-        ) as answer:
-            answered = await answer.read()
-    except Exception as exc:
-        if failed:  # the client's body broke off (too large, too slow): its error, not a 503
-            raise failed[0] from exc
-        if isinstance(exc, UNREACHABLE):
+    for turn, base in enumerate(order):
+        url = _url(base, path, request.url.query)
+        try:
+            async with upstreams.client.request(
+                request.method,
+                url,
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                timeout=timeout,
+            ) as answer:
+                answered = await answer.read()
+            if DRAINING in answer.headers:  # it is going away: send the next ones elsewhere
+                replicas.rest(base)
+            break
+        except Exception as exc:
+            if failed:  # the client's body broke off (too large, too slow): its error, not a 503
+                raise failed[0] from exc
+            if not isinstance(exc, UNREACHABLE):
+                raise
             UPSTREAM_ERRORS.labels(upstream.value, "unreachable").inc()
-            raise BackendUnavailableError(f"{upstream} is not reachable, retry later") from exc
-        raise
+            if isinstance(exc, aiohttp.ClientConnectorError):
+                replicas.rest(base)
+            if turn == len(order) - 1 or not may_send_again(exc, request.method):
+                raise BackendUnavailableError(f"{upstream} is not reachable, retry later") from exc
     # one line a forwarded call, as httpx used to log them (ops read it as the access log)
     log.info(
         "forwarded",
