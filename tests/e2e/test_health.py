@@ -35,7 +35,8 @@ async def test_every_service_is_live_and_ready(stack: Stack) -> None:
             assert answer.status_code == 200, (name, answer.text)
             ready[name] = answer.json()
             assert ready[name]["status"] == "ready"
-            assert set(ready[name]["checks"]) == CHECKS[name]
+            # every service also says whether it is draining (ADR 0057)
+            assert set(ready[name]["checks"]) == CHECKS[name] | {"draining"}
     aggregator = ready["aggregator"]["checks"]
     assert aggregator["lag"]["pending"] >= 0 and aggregator["lag"]["ack_pending"] >= 0
     assert aggregator["projection"]["state"] == aggregator["announcer"]["state"] == "running"

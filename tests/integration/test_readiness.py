@@ -57,7 +57,7 @@ async def test_photos_is_ready_when_nats_and_the_bucket_answer(
     async with app_client(create_photos(PhotosSettings())) as client:  # type: ignore[call-arg]
         status, body, _ = await readyz(client)
     assert status == 200, body
-    assert set(body["checks"]) == {"nats", "s3", "renditions", "renditions_lag"}
+    assert set(body["checks"]) == {"nats", "s3", "renditions", "renditions_lag", "draining"}
     assert body["checks"]["s3"] == {"ok": True, "bucket": "fieldcrew-photos"}
     assert body["checks"]["renditions"]["state"] == "running"
     assert {"pending", "ack_pending"} <= set(body["checks"]["renditions_lag"])
@@ -100,7 +100,8 @@ async def test_the_gateway_is_ready_when_every_upstream_is(
     async with app_client(create_gateway(gateway_settings(keys, echo.url))) as client:
         status, body, _ = await readyz(client)
     assert status == 200, body
-    assert set(body["checks"]) == {"dispatch", "team", "photos", "aggregator", "documents"}
+    upstreams = {"dispatch", "team", "photos", "aggregator", "documents"}
+    assert set(body["checks"]) == upstreams | {"draining"}
     assert all(check["ok"] for check in body["checks"].values())
 
 
