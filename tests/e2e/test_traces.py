@@ -220,9 +220,8 @@ async def test_a_work_orders_commands_and_its_compile_are_one_trace(
     gets = await spans_where(receiver[0], "GET /api/v1/work-orders/{work_order_id}")
     (gateway_get,) = [s for s in gets if s.trace_id != job]
     assert gateway_get.trace_id != job
-    assert any(
-        s.service == "fieldcrew-aggregator" for s in receiver[0].in_trace(gateway_get.trace_id)
-    )
+    served = {("fieldcrew-aggregator", "GET /work-orders/{work_order_id}")}
+    await spans_named(receiver[0], gateway_get.trace_id, served)  # exported a moment later
 
     # every log line names its trace: the gateway logs each forwarded call
     lines = [json.loads(line) for line in (stack.logs / "gateway.log").read_text().splitlines()
