@@ -143,7 +143,11 @@ def _ids_only(parent: SpanContext) -> Iterator[Span]:
     trace_id = parent.trace_id if parent.is_valid else random.getrandbits(128)
     current = NonRecordingSpan(
         SpanContext(
-            trace_id, random.getrandbits(64), is_remote=False, trace_flags=parent.trace_flags
+            trace_id,
+            random.getrandbits(64),
+            is_remote=False,
+            trace_flags=parent.trace_flags,
+            trace_state=parent.trace_state if parent.is_valid else None,  # W3C: passed on
         )
     )
     token = otel_context.attach(trace.set_span_in_context(current))

@@ -54,9 +54,12 @@ async def pool(infra: Infra) -> AsyncIterator[asyncpg.Pool]:
 
 
 async def project_into(
-    pool: asyncpg.Pool, batches: list[list[Recorded]], schema: str | None = None
+    pool: asyncpg.Pool,
+    batches: list[list[Recorded]],
+    schema: str | None = None,
+    projection: ServerReportProjection | None = None,
 ) -> str:
-    projection = ServerReportProjection()
+    projection = projection or ServerReportProjection()
     schema = schema or f"agg_test_{uuid4().hex[:10]}"
     async with pool.acquire() as conn:
         await create_schema(conn, projection, schema)
@@ -231,6 +234,44 @@ async def test_a_report_too_big_for_one_message_is_announced_and_the_next_ones_t
     later = (await announcing.load(subject_for("aggregator", after_wo))).events
     assert [e.revision for e in later] == [1]  # type: ignore[attr-defined]
     assert await outbox(pool, schema) == set()
+
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+async def test_a_report_in_parts_is_announced_in_the_trace_of_the_event_that_completed_it(
+    pool: asyncpg.Pool, announcing: EventStore
+) -> None:
+    """The compile runs in the trace of the event that completed the report (its CloudEvents
+    ``traceparent``), and every message announcing that revision, its parts too, carries the
+    compile's context: the trace goes on from the request to the announcement."""
+    traced = Metadata(
+        actor="x",
+        actorrole="technician",
+        correlationid="c",
+        traceparent=f"00-{TRACE_ID}-00f067aa0ba902b7-01",
+        tracestate="fc=1",
+    )
+    records = [
+        Recorded(r.seq, seal(r.event, traced, source="tests"), r.event)
+        for r in crew_flow_with_long_notes(notes_each=30)
+    ]
+    wo = records[0].event.work_order_id
+    projection = ServerReportProjection()
+    schema = await project_into(pool, [records], projection=projection)
+    assert set(projection.compiled_in) == {(wo, 1)}
+    assert await publish_pending(announcing, pool, schema, projection.compiled_in) == 1
+    logged = [raw.decoded() for raw in await announcing.read(subject_for("aggregator", wo), 1, 100)]
+    assert isinstance(logged[0].event, ServerReportPart)
+    assert isinstance(logged[-1].event, ServerReportCompiled)
+    contexts = {(r.envelope.traceparent, r.envelope.tracestate) for r in logged}
+    assert len(contexts) == 1  # the parts and the announcement: one compile's context
+    ((traceparent, tracestate),) = contexts
+    assert traceparent is not None
+    _, trace_id, span_id, _ = traceparent.split("-")
+    assert (trace_id, tracestate) == (TRACE_ID, "fc=1")
+    assert span_id != "00f067aa0ba902b7"  # the compile's own span, child of the event's
+    assert projection.compiled_in == {}  # announced: forgotten
 
 
 class CountedAnnouncer(Announcer):
