@@ -16,6 +16,7 @@ from fieldcrew_shared.api_models import (
     CrewIn,
     CrewOut,
     PartOut,
+    ReadingOut,
     ReportOut,
     ServerReportOut,
     Strict,
@@ -124,6 +125,7 @@ class ReportLineSummary(BaseModel):
     findings: str
     actions: str
     parts: list[PartOut]
+    readings: list[ReadingOut] = Field(default_factory=list)
     labour_minutes: int = Field(description="Everyone's labour on this line, summed")
     note_ids: list[UUID]
     credited: list[str]

@@ -165,11 +165,32 @@ class PartIn(Strict):
     qty: int = Field(ge=1, le=100_000, strict=True)
 
 
+Unit = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32, pattern=ONE_LINE)]
+
+
+class ReadingIn(Strict):
+    """A value measured on the asset: ``{"name": "discharge pressure", "value": 4.2,
+    "unit": "bar", "phase": "after"}``."""
+
+    name: Name
+    value: float = Field(ge=-1e12, le=1e12, allow_inf_nan=False, strict=True)
+    unit: Unit = ""
+    phase: Phase | None = Field(default=None, description="Before, during or after the repair")
+
+
+class ReadingOut(BaseModel):
+    name: str
+    value: float
+    unit: str
+    phase: Phase | None
+
+
 class AddNoteRequest(Strict):
     findings: LongText = ""
     actions: LongText = ""
     parts: list[PartIn] = Field(default_factory=list, max_length=200)
     labour_minutes: int = Field(default=0, ge=0, le=7 * 24 * 60, strict=True)
+    readings: list[ReadingIn] = Field(default_factory=list, max_length=50)
 
 
 class SubmitReportRequest(Strict):
@@ -216,6 +237,7 @@ class NoteOut(BaseModel):
     after_report: bool = Field(
         default=False, description="Recorded before the leader's report, received after it"
     )
+    readings: list[ReadingOut] = Field(default_factory=list)
 
 
 class ReportOut(BaseModel):
@@ -374,6 +396,9 @@ class ContributedNoteOut(BaseModel):
     labour_minutes: int
     recorded_at: datetime
     merged: bool = Field(description="Whether the leader merged it into the report")
+    readings: list[ReadingOut] = Field(
+        default_factory=list, description="Values measured on the asset (notes since ADR 0058)"
+    )
 
 
 class ContributionOut(BaseModel):

@@ -8,6 +8,8 @@ extensions (CloudEvents names are lowercase letters and digits only):
 - ``actor`` / ``actorrole``: the user (token ``sub``) and role that acted
 - ``schemaversion``: the payload's version, also visible as the ``.vN`` suffix of ``type``
 - ``recordedat``: when the server stored it. ``time`` is when it happened on the device.
+- ``readablefrom``: set when this version only adds fields to older ones: the oldest version
+  whose readers may read it as theirs, ignoring the fields they do not know (ADR 0058)
 - ``traceparent`` / ``tracestate``: the CloudEvents distributed-tracing extension, the W3C
   trace context of the span that appended the event (absent when none), so that whoever
   reads it can continue the trace (docs/adr/0056-traces.md).
@@ -15,6 +17,7 @@ extensions (CloudEvents names are lowercase letters and digits only):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Union, cast
 from uuid import UUID, uuid4
@@ -61,6 +64,7 @@ class Envelope(BaseModel):
     actorrole: str
     schemaversion: int
     recordedat: datetime
+    readablefrom: int | None = None
     traceparent: str | None = None
     tracestate: str | None = None
 
@@ -109,6 +113,7 @@ def seal(event: Event, meta: Metadata, *, source: str, event_id: UUID | None = N
             "actorrole": meta.actorrole,
             "schemaversion": event.version,
             "recordedat": now,
+            "readablefrom": event.readable_from,
             "traceparent": traceparent,
             "tracestate": tracestate,
         }
@@ -155,22 +160,40 @@ def check_origin(envelope: Envelope, subject: str) -> None:
         )
 
 
-def payload(envelope: Envelope) -> Event:
-    """The envelope's data as the current version of its event, upcasting old versions."""
+def payload(envelope: Envelope, catalogue: Mapping[str, type[Event]] = CATALOGUE) -> Event:
+    """The envelope's data as the current version of its event: an old version upcast, a newer
+    one that says it may be read as ours (``readablefrom``) read with its new fields ignored.
+    ``catalogue``: the versions this reader knows (another build's, in a test)."""
     decoded: object = envelope.data
     if isinstance(decoded, Event):  # from decode_event: validated as its event already
-        return decoded
-    type_name, data = envelope.type, dict(envelope.data)
-    while type_name not in CATALOGUE and type_name in UPCASTERS:
+        if decoded.type_name() in catalogue:
+            return decoded
+        decoded = decoded.model_dump(mode="json")
+    assert isinstance(decoded, dict)
+    type_name, data = envelope.type, dict(decoded)
+    while type_name not in catalogue and type_name in UPCASTERS:
         data = UPCASTERS[type_name](data)
         type_name = next_version(type_name)
-    cls = CATALOGUE.get(type_name)
+    cls = catalogue.get(type_name) or _read_as_older(envelope, catalogue)
     if cls is None:
         raise PoisonEventError(f"unknown event type {envelope.type!r}")
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
         raise PoisonEventError(f"{envelope.type} payload invalid: {exc.errors()[:3]}") from exc
+
+
+def _read_as_older(envelope: Envelope, catalogue: Mapping[str, type[Event]]) -> type[Event] | None:
+    """The version of the envelope's event that ``catalogue`` knows, when the envelope's newer
+    version says readers of that one may read it (a reader not yet upgraded, ADR 0058)."""
+    stem, _, version = envelope.type.rpartition(".v")
+    oldest = envelope.readablefrom
+    if oldest is None or not version.isdigit():
+        return None
+    known = next((c for t, c in catalogue.items() if t.rpartition(".v")[0] == stem), None)
+    if known is None or not oldest <= known.version < int(version):
+        return None
+    return known
 
 
 def _typed(cls: type[Event]) -> type[Envelope]:

@@ -34,6 +34,9 @@ class Event(BaseModel):
     context: ClassVar[str]
     name: ClassVar[str]
     version: ClassVar[int] = 1
+    readable_from: ClassVar[int | None] = None
+    """The oldest version of this event whose readers may read this one as theirs, by ignoring
+    the fields they do not know (this version only adds fields); None: none older (ADR 0058)."""
     about_work_order: ClassVar[bool] = True
     aggregate_parameter: ClassVar[str] = "workOrderId"  # its id's name in docs/asyncapi.json
 
@@ -175,9 +178,19 @@ def _issued_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class MemberNoteAdded(Event):
+class Phase(StrEnum):
+    before = "before"
+    during = "during"
+    after = "after"
+
+
+class MemberNoteAddedV1(Event):
+    """Version 1, as published: a note without readings. Read only through its upcaster to
+    :class:`MemberNoteAdded` (v2); kept to document the published schema."""
+
     context: ClassVar[str] = "team"
     name: ClassVar[str] = "MemberNoteAdded"
+    version: ClassVar[int] = 1
 
     note_id: UUID
     author: str
@@ -187,6 +200,43 @@ class MemberNoteAdded(Event):
     labour_minutes: int = 0
     after_report: bool = False
     """Recorded offline before the leader's report but received after it (a late note)."""
+
+
+class Reading(BaseModel):
+    """A value measured on the asset (a pressure, a voltage, a temperature), before, during or
+    after the repair: what shows that the repair worked."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    name: str
+    value: float
+    unit: str = ""
+    phase: Phase | None = None
+
+
+class MemberNoteAdded(Event):
+    """Version 2: version 1's fields unchanged, and the ``readings`` the member took. A reader
+    of version 1 may read it by ignoring ``readings`` (``readable_from`` 1, ADR 0058)."""
+
+    context: ClassVar[str] = "team"
+    name: ClassVar[str] = "MemberNoteAdded"
+    version: ClassVar[int] = 2
+    readable_from: ClassVar[int | None] = 1
+
+    note_id: UUID
+    author: str
+    findings: str = ""
+    actions: str = ""
+    parts: tuple[PartLine, ...] = ()
+    labour_minutes: int = 0
+    after_report: bool = False
+    """Recorded offline before the leader's report but received after it (a late note)."""
+    readings: tuple[Reading, ...] = ()
+
+
+def _note_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """A version 1 note took no readings."""
+    return {**data, "readings": []}
 
 
 class Outcome(StrEnum):
@@ -266,12 +316,6 @@ class LeaderReportRejected(Event):
     report_version: int
     reason: str
     rejected_by: str
-
-
-class Phase(StrEnum):
-    before = "before"
-    during = "during"
-    after = "after"
 
 
 class GeoPoint(BaseModel):
@@ -516,6 +560,7 @@ Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
 UPCASTERS: dict[str, Upcaster] = {
     WorkOrderIssuedV1.type_name(): _issued_v1_to_v2,
+    MemberNoteAddedV1.type_name(): _note_v1_to_v2,
     ServerReportCompiledV1.type_name(): _server_report_compiled_v1,
 }
 """``old type -> function`` turning an old payload into the next version's payload (read as
@@ -523,6 +568,7 @@ UPCASTERS: dict[str, Upcaster] = {
 
 PUBLISHED: tuple[type[Event], ...] = (
     WorkOrderIssuedV1,
+    MemberNoteAddedV1,
     ServerReportCompiledV1,
     *CATALOGUE.values(),
 )

@@ -158,7 +158,7 @@ def test_the_official_cloudevents_sdk_reads_our_envelope() -> None:
     raw = encode(seal(event, META, source="fieldcrew/team"))
     ce = from_json(raw)
     assert ce["specversion"] == "1.0"
-    assert ce["type"] == "fieldcrew.team.MemberNoteAdded.v1"
+    assert ce["type"] == "fieldcrew.team.MemberNoteAdded.v2" and ce["readablefrom"] == 1
     assert ce["subject"] == str(event.work_order_id)
     assert ce["correlationid"] == "corr-1" and ce["causationid"] == "k-1"
     assert ce["actor"] == "max" and ce["actorrole"] == "technician"
@@ -254,5 +254,5 @@ def test_unknown_type_is_poison(decoder: Decoder) -> None:
 def test_an_invalid_payload_is_poison(decoder: Decoder) -> None:
     doc = json.loads(encode(seal(note(uuid4(), "m"), META, source="fieldcrew/team")))
     doc["data"]["labour_minutes"] = "a while"
-    with pytest.raises(PoisonEventError, match=r"MemberNoteAdded\.v1 payload invalid"):
+    with pytest.raises(PoisonEventError, match=r"MemberNoteAdded\.v2 payload invalid"):
         decoder(json.dumps(doc).encode())

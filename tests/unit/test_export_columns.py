@@ -87,7 +87,7 @@ def test_quick_and_careful_ways_give_the_same_rows() -> None:
     assert quick.tables.keys() == careful.tables.keys() == {e.type_name() for e in events}
     for name, table in quick.tables.items():
         assert table.to_pylist() == careful.tables[name].to_pylist()
-    [row] = quick.tables["fieldcrew.team.MemberNoteAdded.v1"].to_pylist()
+    [row] = quick.tables["fieldcrew.team.MemberNoteAdded.v2"].to_pylist()
     assert row["parts"] == [{"part_no": "SEAL-40", "qty": 2}] and row["work_order_id"] == str(wo)
 
 
@@ -102,7 +102,7 @@ def test_a_field_missing_from_an_old_event_gets_its_default() -> None:
     converted = Converter(catalogue_columns(), None).convert(
         [RawEvent(1, f"fieldcrew.team.{wo}.MemberNoteAdded", orjson.dumps(body))]
     )
-    [row] = converted.tables["fieldcrew.team.MemberNoteAdded.v1"].to_pylist()
+    [row] = converted.tables["fieldcrew.team.MemberNoteAdded.v2"].to_pylist()
     assert row["labour_minutes"] == 0 and row["parts"] == []
 
 
@@ -120,7 +120,7 @@ def test_an_old_version_is_upcast_and_kept_with_its_own_type(
     converted = Converter(catalogue_columns(), None).convert(
         [RawEvent(7, f"fieldcrew.team.{wo}.MemberNoteAdded", orjson.dumps(body))]
     )
-    [row] = converted.tables["fieldcrew.team.MemberNoteAdded.v1"].to_pylist()
+    [row] = converted.tables["fieldcrew.team.MemberNoteAdded.v2"].to_pylist()
     assert row["type"] == "fieldcrew.team.MemberNoteAdded.v0" and row["labour_minutes"] == 45
 
 
@@ -141,14 +141,14 @@ def test_what_a_projection_refuses_is_rejected_and_the_rest_kept() -> None:
     assert "not a fieldcrew CloudEvent" in reasons[2]
     assert "does not match subject" in reasons[3]
     assert "payload invalid" in reasons[4]
-    [row] = converted.tables["fieldcrew.team.MemberNoteAdded.v1"].to_pylist()
+    [row] = converted.tables["fieldcrew.team.MemberNoteAdded.v2"].to_pylist()
     assert row["sequence"] == 1
 
 
 def test_the_type_filter_keeps_only_the_types_asked_for() -> None:
     wo = uuid4()
     raws = [raw(1, issued(wo)), raw(2, note(wo, "max")), raw(3, note(wo, "ida"))]
-    converted = Converter(catalogue_columns(), frozenset({"fieldcrew.team.MemberNoteAdded.v1"}))
+    converted = Converter(catalogue_columns(), frozenset({"fieldcrew.team.MemberNoteAdded.v2"}))
     out = converted.convert(raws)
-    assert list(out.tables) == ["fieldcrew.team.MemberNoteAdded.v1"] and out.filtered == 1
-    assert out.tables["fieldcrew.team.MemberNoteAdded.v1"].column("sequence").to_pylist() == [2, 3]
+    assert list(out.tables) == ["fieldcrew.team.MemberNoteAdded.v2"] and out.filtered == 1
+    assert out.tables["fieldcrew.team.MemberNoteAdded.v2"].column("sequence").to_pylist() == [2, 3]

@@ -17,6 +17,8 @@ from fieldcrew_shared.events import (
     MemberNoteAdded,
     Outcome,
     PartLine,
+    Phase,
+    Reading,
 )
 from fieldcrew_team.domain import (
     AddNote,
@@ -145,6 +147,17 @@ def test_members_see_their_own_notes_and_the_leader_sees_all() -> None:
     assert len(visible_notes(state, "lead", "technician")) == 3
     with pytest.raises(ForbiddenError):
         visible_notes(state, "disp", "dispatcher")
+
+
+def test_a_note_records_its_readings_and_readings_tell_notes_apart() -> None:
+    before = Reading(name="pressure", value=2.1, unit="bar", phase=Phase.before)
+    after = Reading(name="pressure", value=4.2, unit="bar", phase=Phase.after)
+    [measured] = decide_add_note(given(), add("m1", readings=(before, after)))
+    assert isinstance(measured, MemberNoteAdded) and measured.readings == (before, after)
+    [same_text] = decide_add_note(given(), add("m2", readings=(before,)))
+    [report] = decide_submit_report(given(measured, same_text), submit("lead"))
+    assert isinstance(report, LeaderReportSubmitted)
+    assert len(report.lines) == 2  # the same words, other values: not the same work
 
 
 def test_a_redelivered_event_changes_nothing() -> None:

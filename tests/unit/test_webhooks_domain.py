@@ -66,6 +66,16 @@ def test_which_events_a_subscription_is_sent() -> None:
     assert not wanted(["*"], "fieldcrew.aggregator.WebhookRegistered.v1")  # others' hooks
 
 
+def test_a_subscription_to_an_old_version_is_sent_the_new_one_its_readers_may_read() -> None:
+    """A webhook registered for notes before version 2 keeps receiving them (ADR 0058); not a
+    newer version that does not say version 1 readers may read it."""
+    v1, v2 = "fieldcrew.team.MemberNoteAdded.v1", "fieldcrew.team.MemberNoteAdded.v2"
+    assert wanted([v1], v2, readable_from=1) and wanted([v2], v2)
+    assert not wanted([v1], v2) and not wanted([v1], v2, readable_from=2)
+    assert not wanted([v2], v1, readable_from=1)  # an older one is not a newer one
+    assert not wanted(["fieldcrew.team.Other.v1"], v2, readable_from=1)
+
+
 @pytest.mark.parametrize(
     ("address", "public"),
     [("127.0.0.1", False), ("10.1.2.3", False), ("172.16.0.9", False), ("192.168.1.1", False),

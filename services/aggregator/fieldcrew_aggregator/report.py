@@ -157,6 +157,7 @@ def _lines(progress: Progress) -> list[dict[str, Any]]:
                 "findings": first["findings"],
                 "actions": first["actions"],
                 "parts": first["parts"],
+                "readings": first.get("readings", []),  # none in notes folded before v2
                 "labour_minutes": sum(n["labour_minutes"] for n in notes),
                 "note_ids": [n["note_id"] for n in notes],
                 "credited": list(dict.fromkeys(n["author"] for n in notes)),

@@ -33,8 +33,8 @@ from fieldcrew_shared.web import CurrentPrincipal, RequestMetadata
 from pydantic import ValidationError
 
 from fieldcrew_team import handlers, views
-from fieldcrew_team.domain import AddNote, StartWork, SubmitReport, visible_notes
-from fieldcrew_team.sync import parts_of, sync
+from fieldcrew_team.domain import StartWork, SubmitReport, visible_notes
+from fieldcrew_team.sync import add_note_command, parts_of, sync
 
 router = APIRouter(prefix="/work-orders/{work_order_id}", tags=["crew"])
 sync_router = APIRouter(tags=["crew"])
@@ -80,17 +80,7 @@ async def add_note(
     idempotency_key: IdempotencyKey = None,
 ) -> NoteOut:
     """A crew member (the leader too) records their own repair note."""
-    cmd = AddNote(
-        work_order_id=work_order_id,
-        note_id=command_id(work_order_id, principal.sub, "note", idempotency_key),
-        author=principal.sub,
-        author_role=principal.role.value,
-        findings=body.findings,
-        actions=body.actions,
-        parts=parts_of(body.parts),
-        labour_minutes=body.labour_minutes,
-        occurred_at=meta.occurred_at,
-    )
+    cmd = add_note_command(body, work_order_id, principal, idempotency_key, meta.occurred_at)
     record = _answer(await handlers.add_note(log, cmd, meta), response)
     return views.note_out(record)
 

@@ -35,6 +35,7 @@ from fieldcrew_shared.events import (
     MemberNoteAdded,
     Outcome,
     PartLine,
+    Reading,
     WorkOrderStarted,
 )
 from fieldcrew_shared.lifecycle import Lifecycle, Status, fold_lifecycle
@@ -56,6 +57,7 @@ class AddNote:
     actions: str
     parts: tuple[PartLine, ...]
     labour_minutes: int
+    readings: tuple[Reading, ...] = ()
     occurred_at: datetime | None = None  # on the device, when it says
 
 
@@ -143,6 +145,7 @@ def decide_add_note(state: TeamState, cmd: AddNote) -> list[Event]:
             parts=cmd.parts,
             labour_minutes=cmd.labour_minutes,
             after_report=late,
+            readings=cmd.readings,
         )
     ]
 

@@ -6,16 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from fieldcrew_shared.events import MemberNoteAdded, PartLine, ReportLine
+from fieldcrew_shared.events import MemberNoteAdded, PartLine, Reading, ReportLine
 
-NoteKey = tuple[str, str, tuple[tuple[str, int], ...]]
+NoteKey = tuple[str, str, tuple[tuple[str, int], ...], tuple[Reading, ...]]
 
 
 def same_work(note: MemberNoteAdded) -> NoteKey:
-    """What makes two notes identical: the same findings and actions (spacing aside) and the
-    same parts; who wrote them and their labour minutes do not."""
+    """What makes two notes identical: the same findings and actions (spacing aside), the
+    same parts and the same readings; who wrote them and their labour minutes do not."""
     parts = tuple(sorted((p.part_no, p.qty) for p in note.parts))
-    return (" ".join(note.findings.split()), " ".join(note.actions.split()), parts)
+    return (" ".join(note.findings.split()), " ".join(note.actions.split()), parts, note.readings)
 
 
 def report_lines(notes: Sequence[MemberNoteAdded]) -> tuple[ReportLine, ...]:

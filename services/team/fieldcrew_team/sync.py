@@ -11,6 +11,7 @@ backend that fails stops the batch (503), and sending it again finishes it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from uuid import UUID
 
 from fieldcrew_shared.api_lifecycle import (
@@ -25,7 +26,7 @@ from fieldcrew_shared.auth import Principal
 from fieldcrew_shared.commands import EventLog, command_id
 from fieldcrew_shared.envelope import Metadata
 from fieldcrew_shared.errors import CommandRejectedError, InvalidCommandError
-from fieldcrew_shared.events import PartLine
+from fieldcrew_shared.events import PartLine, Reading
 from pydantic import ValidationError
 
 from fieldcrew_team import handlers
@@ -34,6 +35,29 @@ from fieldcrew_team.domain import AddNote, StartWork, SubmitReport
 
 def parts_of(parts: list[PartIn]) -> tuple[PartLine, ...]:
     return tuple(PartLine(part_no=p.part_no, qty=p.qty) for p in parts)
+
+
+def add_note_command(
+    body: AddNoteRequest,
+    work_order_id: UUID,
+    who: Principal,
+    key: str | None,
+    occurred_at: datetime | None,
+) -> AddNote:
+    """The command of a note sent on its own (``key``: its ``Idempotency-Key``) or offline
+    (``key``: the action's id)."""
+    return AddNote(
+        work_order_id=work_order_id,
+        note_id=command_id(work_order_id, who.sub, "note", key),
+        author=who.sub,
+        author_role=who.role.value,
+        findings=body.findings,
+        actions=body.actions,
+        parts=parts_of(body.parts),
+        labour_minutes=body.labour_minutes,
+        readings=tuple(Reading.model_validate(r.model_dump()) for r in body.readings),
+        occurred_at=occurred_at,
+    )
 
 
 def check_size(actions: Sequence[object]) -> None:
@@ -77,17 +101,7 @@ async def _carry_out(
     wo, key, role = action.work_order_id, str(action.id), who.role.value
     if action.type == "note":
         note = AddNoteRequest.model_validate(action.body)
-        cmd = AddNote(
-            work_order_id=wo,
-            note_id=command_id(wo, who.sub, "note", key),
-            author=who.sub,
-            author_role=role,
-            findings=note.findings,
-            actions=note.actions,
-            parts=parts_of(note.parts),
-            labour_minutes=note.labour_minutes,
-            occurred_at=action.occurred_at,
-        )
+        cmd = add_note_command(note, wo, who, key, action.occurred_at)
         return cmd.note_id, (await handlers.add_note(log, cmd, meta)).replayed
     if action.type == "report":
         report = SubmitReportRequest.model_validate(action.body)

@@ -97,11 +97,20 @@ def check_types(event_types: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(event_types))
 
 
-def wanted(event_types: tuple[str, ...] | list[str], type_name: str) -> bool:
-    """Whether a subscription to ``event_types`` is sent an event of ``type_name``."""
+def wanted(
+    event_types: tuple[str, ...] | list[str], type_name: str, readable_from: int | None = None
+) -> bool:
+    """Whether a subscription to ``event_types`` is sent an event of ``type_name``: also a
+    newer version of a type it names, when readers of that one may read it (``readable_from``,
+    ADR 0058), so that a subscriber is not cut off by an upgrade of the event."""
     if type_name in NOT_DELIVERED:
         return False
-    return ALL_TYPES in event_types or type_name in event_types
+    if ALL_TYPES in event_types or type_name in event_types:
+        return True
+    stem, _, version = type_name.rpartition(".v")
+    if readable_from is None or not version.isdigit():
+        return False
+    return any(f"{stem}.v{v}" in event_types for v in range(readable_from, int(version)))
 
 
 def public_address(address: str) -> bool:

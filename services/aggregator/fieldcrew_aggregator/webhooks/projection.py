@@ -105,7 +105,9 @@ class Subscribed:
 
     def owed(self, record: Recorded) -> bool:
         """Whether this webhook is owed ``record``: asked for, and recorded after it was."""
-        return record.seq > self.registered_seq and wanted(self.event_types, record.envelope.type)
+        return record.seq > self.registered_seq and wanted(
+            self.event_types, record.envelope.type, record.envelope.readablefrom
+        )
 
 
 def _registration(record: Recorded, event: WebhookRegistered) -> tuple[object, ...]:
