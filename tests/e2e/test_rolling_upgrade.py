@@ -29,6 +29,7 @@ from nats.js.api import DeliverPolicy
 
 from tests.e2e.conftest import NOTE, REPORT, Crew, ReportWatcher, issue
 from tests.e2e.test_crew_flow import upload
+from tests.e2e.test_documents import pdf_text
 from tests.images import jpeg
 from tests.previous_release import as_it_saw, note_as_written_then, read_then
 
@@ -158,3 +159,8 @@ async def test_an_aggregator_of_each_release_compiles_the_same_report_during_the
     assert new is not None and readings_of(new) == readings
     assert previous.progress["revision"] == announced.event.revision  # type: ignore[attr-defined]
     assert without_readings(previous.progress["compiled"]) == without_readings(new)
+    # the customer's PDF shows them
+    r = await api.get(f"/work-orders/{wo}/server-report.pdf", headers=crew.auth(crew.dispatcher))
+    assert r.status_code == 200, r.text
+    text = " ".join(pdf_text(r.content)[1].split())
+    assert all(t in text for t in ("Readings", "discharge pressure", "2.1 bar", "4.2 bar"))

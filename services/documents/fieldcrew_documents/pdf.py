@@ -115,6 +115,7 @@ def build(
         *_crew(report, styles),
         *_leader_report(report, styles),
         *_parts(report, styles),
+        *_readings(report, styles),
         *_photos(report, images, styles),
         *_missing(report, styles),
     ]
@@ -227,6 +228,20 @@ def _parts(report: Mapping[str, Any], styles: dict[str, ParagraphStyle]) -> list
         return [head, _p("No parts used.", styles["body"])]
     rows = [[p["part_no"], p["qty"]] for p in parts]
     return [head, _grid(["Part number", "Quantity"], rows, styles, [60 * mm, 30 * mm])]
+
+
+def _readings(report: Mapping[str, Any], styles: dict[str, ParagraphStyle]) -> list[Flowable]:
+    """What was measured on the asset, as the report's lines recorded it (no section when
+    nothing was: reports from before readings, ADR 0058)."""
+    rows = [
+        [r["name"], f"{r['value']:g} {r['unit']}".strip(), r.get("phase") or "—"]
+        for line in report.get("lines") or ()
+        for r in line.get("readings") or ()
+    ]
+    if not rows:
+        return []
+    table = _grid(["Measured", "Value", "When"], rows, styles, [70 * mm, 40 * mm, 30 * mm])
+    return [_p("Readings", styles["h2"]), table]
 
 
 def _photos(
