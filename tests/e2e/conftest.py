@@ -22,6 +22,7 @@ from playwright.async_api import Browser, BrowserContext, Locator, Page, async_p
 
 from tests.conftest import TokenFactory
 from tests.images import scene
+from tests.otlp import Receiver, receiving
 from tests.renditions import all_made
 
 
@@ -92,12 +93,27 @@ def row(page: Page, title: str) -> Locator:
 
 
 @pytest.fixture(scope="session")
+def spans() -> Iterator[Receiver]:
+    """What the session's services export over OTLP (tests/e2e/test_traces.py)."""
+    with receiving() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="session")
 def stack(
-    infra: Infra, keys: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+    infra: Infra,
+    keys: tuple[Path, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+    spans: Receiver,
 ) -> Iterator[Stack]:
     stack = Stack(logs=tmp_path_factory.mktemp("logs"), env={})
     stack.ports = {name: free_port() for name in SERVICES}
     stack.env = service_env(infra, keys[1], stack.ports)
+    # spans recorded and exported, as when an operator sets the endpoint (ADR 0056)
+    stack.env |= {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": spans.url,
+        "OTEL_BSP_SCHEDULE_DELAY": "200",  # ms: spans reach the receiver quickly
+    }
     stack.env["FIELDCREW_LIVE_HEARTBEAT"] = "1"  # live streams' heartbeats, seen within a test
     # webhooks given up on quickly (tests/e2e/test_webhooks.py)
     stack.env |= {
