@@ -46,8 +46,9 @@ def poison(kind: str, wo: uuid.UUID) -> tuple[str, bytes]:
     if kind == "unknown_type":
         doc = _envelope(_note(wo), "fieldcrew/team") | {"type": "fieldcrew.team.Teleported.v1"}
         return f"fieldcrew.team.{wo}.Teleported", orjson.dumps(doc)
-    if kind == "future_version":
+    if kind == "future_version":  # one that does not say older readers may read it (ADR 0058)
         doc = _envelope(_note(wo), "fieldcrew/team") | {"type": "fieldcrew.team.MemberNoteAdded.v9"}
+        del doc["readablefrom"]
         return team, orjson.dumps(doc)
     if kind == "wrong_source":  # a note claiming to come from photos, on team's subject
         return team, orjson.dumps(_envelope(_note(wo), "fieldcrew/photos"))

@@ -21,7 +21,12 @@ from fieldcrew_cli.export import ExportError, ExportRequest, export
 from fieldcrew_cli.servers import Infra
 from fieldcrew_shared.envelope import Metadata
 from fieldcrew_shared.errors import PoisonEventError
-from fieldcrew_shared.events import PhotoUploaded, ServerReportCompiled, subject_for
+from fieldcrew_shared.events import (
+    MemberNoteAdded,
+    PhotoUploaded,
+    ServerReportCompiled,
+    subject_for,
+)
 from fieldcrew_shared.eventstore import SUBJECTS, EventStore, Recorded, connect
 
 from tests.cli import fieldcrew
@@ -283,7 +288,7 @@ async def test_the_events_command_prints_a_work_orders_history_as_json_lines(
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert written(lines) == seqs
     assert {line["subject"] for line in lines} == {str(wo)}
-    assert lines[1]["type"] == "fieldcrew.team.MemberNoteAdded.v1"
+    assert lines[1]["type"] == MemberNoteAdded.type_name()
     assert lines[1]["data"]["labour_minutes"] == 45
 
     photos = f"fieldcrew.photos.{wo}.>"

@@ -100,7 +100,7 @@ def test_events_as_the_services_seal_them_are_valid() -> None:
 
 
 def test_the_document_refuses_what_consumers_refuse() -> None:
-    sample = json.loads((ROOT / "tests/golden/fieldcrew.team.MemberNoteAdded.v1.json").read_text())
+    sample = json.loads((ROOT / "tests/golden/fieldcrew.team.MemberNoteAdded.v2.json").read_text())
     check = validator("MemberNoteAdded")
     wrong_source = {**sample, "source": "fieldcrew/photos"}
     no_author = {**sample, "data": {k: v for k, v in sample["data"].items() if k != "author"}}
