@@ -96,6 +96,7 @@ async def test_a_work_orders_commands_and_its_compile_are_one_trace(
         ("fieldcrew-photos", f"publish {PhotoUploaded.type_name()}"),
         ("fieldcrew-team", f"publish {LeaderReportSubmitted.type_name()}"),
         ("fieldcrew-aggregator", "compile server report"),
+        ("fieldcrew-photos", "make photo renditions"),  # the worker after the upload
     }
     found = await spans_named(spans, job, wanted)
     by_id = {s.span_id: s for s in found}

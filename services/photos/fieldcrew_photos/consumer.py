@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 
+from fieldcrew_shared import tracing
 from fieldcrew_shared.envelope import Metadata
 from fieldcrew_shared.errors import (
     BackendUnavailableError,
@@ -251,11 +252,17 @@ class RenditionWorker:
                       extra={"seq": raw.seq, "why": exc.message})  # fmt: skip
             await msg.term()
             return
+        # in the upload's trace (its CloudEvents traceparent), so are the events it records
+        parent = tracing.parent_of(record.envelope.traceparent, record.envelope.tracestate)
+        with tracing.span("make photo renditions", parent=parent):
+            await self._attempt(msg, record)
+
+    async def _attempt(self, msg: Msg, record: Recorded) -> None:
         attempt = msg.metadata.num_delivered or 1
         try:
             self.made += await self.maker.make(record)
         except NOT_THE_PHOTOS_FAULT as exc:
-            log.warning("rendition postponed", extra={"seq": raw.seq, "why": exc.message})
+            log.warning("rendition postponed", extra={"seq": record.seq, "why": exc.message})
             await msg.nak(delay=self.retry.delay(attempt))
             return
         except Exception as exc:  # the photo's own failure, or a bug it meets
