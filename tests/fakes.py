@@ -47,7 +47,11 @@ class FakeEventLog:
     appends: int = 0
     conflicts: int = 0
 
-    async def load(self, subject_filter: str) -> Loaded:
+    async def load(self, subject_filter: str, *, fresh: bool = False) -> Loaded:
+        """In memory, every read is as of the last event (``fresh`` or not)."""
+        return self._loaded(subject_filter)
+
+    def _loaded(self, subject_filter: str) -> Loaded:
         found = [r for subject, r in self.records if matches(subject, subject_filter)]
         return Loaded(records=found, version=found[-1].seq if found else 0)
 
@@ -71,7 +75,7 @@ class FakeEventLog:
             seq = self.ids[envelope.id]
             return Appended(seq=seq, duplicate=True, envelope=envelope)
         if expected_version is not None:
-            current = (await self.load(aggregate or event.subject)).version
+            current = self._loaded(aggregate or event.subject).version  # the leader's
             if current != expected_version:
                 self.conflicts += 1
                 raise ConcurrencyError(f"{aggregate} is at {current}, not {expected_version}")

@@ -23,13 +23,14 @@ A service adds only its ``fold`` and its ``decide_*`` functions.
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from fieldcrew_shared.envelope import Metadata
-from fieldcrew_shared.errors import ConcurrencyError, InvalidCommandError
+from fieldcrew_shared.errors import CommandRejectedError, ConcurrencyError, InvalidCommandError
 from fieldcrew_shared.events import Event, work_order_subjects
 from fieldcrew_shared.metrics import CONFLICT_RETRIES
 from fieldcrew_shared.records import Appended, Loaded, Recorded
@@ -44,8 +45,9 @@ COMMAND_NAMESPACE = uuid.UUID("2d0f0c52-3c8e-4a0b-8f0e-5b8f5a7c9e21")
 class EventLog(Protocol):
     """What the pipeline needs of an event store (``EventStore``, or a test's in-memory one)."""
 
-    async def load(self, subject_filter: str) -> Loaded:
-        """Every event matching ``subject_filter`` in log order, and the last one's sequence."""
+    async def load(self, subject_filter: str, *, fresh: bool = False) -> Loaded:
+        """Every event matching ``subject_filter`` in log order, and the last one's sequence;
+        ``fresh``: certainly as of the log's last event now, not as a replica behind saw it."""
         ...
 
     async def append_all(
@@ -100,8 +102,13 @@ class CommandPipeline(Generic[S]):
         self.attempts = attempts
 
     async def view(self, log: EventLog, work_order_id: uuid.UUID) -> tuple[S, Loaded]:
-        """The work order as this service sees it, and its history (for queries)."""
-        loaded = await log.load(work_order_subjects(work_order_id))
+        """The work order as this service sees it, and its history (for queries). A work
+        order not found is looked for again in the log as of now: a replica that lags behind
+        may not have it yet (docs/adr/0062-reads-that-confirm-with-the-leader.md)."""
+        aggregate = work_order_subjects(work_order_id)
+        loaded = await log.load(aggregate)
+        if loaded.version == 0:
+            loaded = await log.load(aggregate, fresh=True)
         return self.fold(loaded.records), loaded
 
     async def run(
@@ -133,7 +140,24 @@ class CommandPipeline(Generic[S]):
         meta: Metadata,
     ) -> Executed[S]:
         aggregate = work_order_subjects(work_order_id)
-        loaded = await log.load(aggregate)
+        attempt = functools.partial(self._decide_and_append, log, aggregate, command, decide, meta)
+        try:
+            return await attempt(await log.load(aggregate))
+        except CommandRejectedError:
+            # decided on what one replica had, perhaps behind the leader: a refusal stands
+            # only when the log as of now says the same (docs/adr/0062)
+            return await attempt(await log.load(aggregate, fresh=True))
+
+    async def _decide_and_append(
+        self,
+        log: EventLog,
+        aggregate: str,
+        command: uuid.UUID,
+        decide: Decide[S],
+        meta: Metadata,
+        loaded: Loaded,
+    ) -> Executed[S]:
+        """Decide ``command`` on the history ``loaded`` and append what it decided."""
         history = loaded.records
         first = str(event_id(command, 0))
         done = next((i for i, r in enumerate(history) if r.envelope.id == first), None)

@@ -65,6 +65,7 @@ log = logging.getLogger(__name__)
 
 WRONG_LAST_SEQUENCE = 10071
 BATCH = 256
+FRESH_ATTEMPTS = 8  # reads of a fresh load while the answering replica is behind (~1.8 s)
 
 
 async def connect(
@@ -277,8 +278,34 @@ class EventStore:
                 self._acks_ready = None
             raise
 
-    async def load(self, subject_filter: str) -> Loaded:
-        """Every event whose subject matches ``subject_filter``, in stream order."""
+    async def load(self, subject_filter: str, *, fresh: bool = False) -> Loaded:
+        """Every event whose subject matches ``subject_filter``, in stream order.
+
+        Any replica of the stream answers direct gets, also a follower that has not applied
+        the newest events yet (docs/adr/0062-reads-that-confirm-with-the-leader.md).
+        ``fresh``: at least up to the newest matching event the stream's leader has
+        (:meth:`newest_on`), read again while the replica that answered was behind it."""
+        at_least = await self.newest_on(subject_filter) if fresh else 0
+        for attempt in range(FRESH_ATTEMPTS):
+            loaded = await self._load(subject_filter)
+            if loaded.version >= at_least:
+                return loaded
+            await asyncio.sleep(0.05 * (attempt + 1))
+        raise BackendUnavailableError(f"the log's replicas are behind its leader at {at_least}")
+
+    async def newest_on(self, subject_filter: str) -> int:
+        """The sequence of the newest event matching ``subject_filter`` as the stream's leader
+        has it (0: none). Only the leader answers this request (``STREAM.MSG.GET``), one
+        event at a time, so the data itself is read with direct gets."""
+        try:
+            raw = await self.js._jsm.get_last_msg(self.stream, subject_filter)
+        except JsNotFoundError:
+            return 0
+        except (TimeoutError, NatsError) as exc:
+            raise _failure(exc, "say which event is the newest") from exc
+        return int(raw.seq or 0)
+
+    async def _load(self, subject_filter: str) -> Loaded:
         records: list[Recorded] = []
         version = 0
         for raw in await self._read_all(subject_filter):
@@ -326,7 +353,9 @@ class EventStore:
         try:
             raw = await self.js._jsm.get_last_msg(self.stream, subject, direct=True)
         except JsNotFoundError:
-            return None
+            # a replica behind the leader says "none" too: only the log as of now may
+            records = (await self.load(subject, fresh=True)).records
+            return records[-1] if records else None
         except (TimeoutError, NatsError) as exc:
             raise _failure(exc, "read the event") from exc
         assert raw.data is not None and raw.seq is not None and raw.subject is not None

@@ -209,3 +209,25 @@ async def leader_of(admin_urls: str) -> str | None:
     finally:
         await nc.drain()
     return info.cluster.leader if info.cluster else None
+
+
+async def test_a_fresh_read_reaches_the_newest_event_the_leader_has(
+    nats_cluster: LocalCluster,
+) -> None:
+    """Any replica answers a direct get, also one that has not applied the newest events yet;
+    a ``fresh`` load reads on until it has the newest event of its subjects that the leader
+    names (``STREAM.MSG.GET``, which only the leader answers and a service user may ask)."""
+    store = await open_store(nats_cluster.service_urls["team"], "team")
+    dispatch = await open_store(nats_cluster.service_urls["dispatch"], "dispatch")
+    try:
+        wo = uuid4()
+        subject = f"fieldcrew.*.{wo}.>"
+        assert await store.newest_on(subject) == 0
+        seqs = [await acknowledged(dispatch, issued(wo), uuid4()) for _ in range(3)]
+        assert await store.newest_on(subject) == seqs[-1]
+        loaded = await store.load(subject, fresh=True)
+        assert [r.seq for r in loaded.records] == seqs and loaded.version == seqs[-1]
+        assert (await store.last(f"fieldcrew.dispatch.{uuid4()}.>")) is None  # asked, none
+    finally:
+        await store.nc.drain()
+        await dispatch.nc.drain()

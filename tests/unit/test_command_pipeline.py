@@ -5,15 +5,21 @@ tests/integration/test_command_pipeline.py."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from uuid import uuid4
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from uuid import UUID, uuid4
 
 import pytest
 from fieldcrew_shared.commands import CommandPipeline, event_id
 from fieldcrew_shared.envelope import Metadata
-from fieldcrew_shared.errors import ConcurrencyError, ConflictError, InvalidCommandError
+from fieldcrew_shared.errors import (
+    ConcurrencyError,
+    ConflictError,
+    InvalidCommandError,
+    NotFoundError,
+)
 from fieldcrew_shared.events import Event, MemberNoteAdded
-from fieldcrew_shared.records import Recorded
+from fieldcrew_shared.records import Loaded, Recorded
 
 from tests.fakes import FakeEventLog
 from tests.unit.factories import issued, note, photo
@@ -184,3 +190,65 @@ async def test_the_work_order_is_one_boundary_across_contexts() -> None:
     log.interleave(photo(wo, "m2", "a" * 64))  # another context's event of this work order
     await PIPELINE.run(log, wo, uuid4(), decide, META)
     assert log.conflicts == 1
+
+
+@dataclass
+class LaggingReplica(FakeEventLog):
+    """The log as a replica that has not applied its newest ``behind`` events answers it: an
+    ordinary load misses them, a ``fresh`` one (as of the leader's last sequence) sees all."""
+
+    behind: int = 0
+    fresh_loads: int = 0
+
+    async def load(self, subject_filter: str, *, fresh: bool = False) -> Loaded:
+        if fresh:
+            self.fresh_loads += 1
+            return self._loaded(subject_filter)
+        everything, self.records = self.records, self.records[: len(self.records) - self.behind]
+        try:
+            return self._loaded(subject_filter)
+        finally:
+            self.records = everything
+
+
+def needs_note_of(author: str, wo: UUID) -> Callable[[list[str]], list[Event]]:
+    """A ``decide`` that refuses (as "no such work order" does) unless ``author``'s note is in
+    the history."""
+
+    def decide(state: list[str]) -> list[Event]:
+        if author not in state:
+            raise NotFoundError(f"no note of {author}")
+        return [note(wo, "m2")]
+
+    return decide
+
+
+async def test_a_refusal_decided_on_a_replica_behind_is_decided_again_as_of_now() -> None:
+    wo = uuid4()
+    log = LaggingReplica(behind=1)
+    for event in (issued(wo), note(wo, "m1")):
+        await log.append(event, META)
+    done = await PIPELINE.run(log, wo, uuid4(), needs_note_of("m1", wo), META)
+    assert done.state == ["m1", "m2"] and log.fresh_loads == 1
+    assert [r.seq for r in done.recorded] == [3]  # appended after the event the replica lacked
+
+
+async def test_a_refusal_the_log_as_of_now_confirms_stands_and_writes_nothing() -> None:
+    wo = uuid4()
+    log = LaggingReplica(behind=1)
+    await log.append(issued(wo), META)
+    with pytest.raises(NotFoundError):
+        await PIPELINE.run(log, wo, uuid4(), needs_note_of("m1", wo), META)
+    assert log.fresh_loads == 1 and len(log.events) == 1
+
+
+async def test_a_work_order_a_replica_has_not_got_yet_is_found_as_of_now() -> None:
+    wo = uuid4()
+    log = LaggingReplica(behind=2)
+    for event in (issued(wo), note(wo, "m1")):
+        await log.append(event, META)
+    state, loaded = await PIPELINE.view(log, wo)
+    assert state == ["m1"] and loaded.version == 2 and log.fresh_loads == 1
+    log.behind = 0
+    await PIPELINE.view(log, wo)
+    assert log.fresh_loads == 1  # found at once: no second read

@@ -38,13 +38,15 @@ STREAM_ADMIN_OPS = ("CREATE", "UPDATE", "DELETE", "PURGE", "MSG.DELETE", "RESTOR
 
 def service_permissions(service: str, stream: str = STREAM) -> dict[str, dict[str, list[str]]]:
     """What ``service``'s NATS user may do: publish its own events (``fieldcrew.<service>.>``),
-    read the log (stream info, direct gets), pull and ack its own durable consumers; nothing of
-    the stream-admin API. Replies come back under its own inbox prefix (``_INBOX_<service>``),
-    its only subscription: no service can read or answer another's replies."""
+    read the log (stream info, direct gets, the leader's single get), pull and ack its own
+    durable consumers; nothing of the stream-admin API. Replies come back under its own inbox
+    prefix (``_INBOX_<service>``), its only subscription: no service can read or answer
+    another's replies."""
     js = "$JS.API"
     allow = [
         f"fieldcrew.{service}.>",
         f"{js}.STREAM.INFO.{stream}",
+        f"{js}.STREAM.MSG.GET.{stream}",  # the leader's newest event of a work order
         f"{js}.DIRECT.GET.{stream}",
         f"{js}.DIRECT.GET.{stream}.>",
     ]
