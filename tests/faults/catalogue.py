@@ -7,6 +7,7 @@ from typing import Any
 from fieldcrew_cli.stack import SERVICES
 
 from tests.faults.faults import Catchup, Killer, Outage, Prober, Writer
+from tests.faults.leader import LeaderLoss
 from tests.faults.outages import objects_missing, outage_problems
 from tests.faults.poison import KINDS, Poisoner, Redeliveries
 from tests.faults.scenarios import SEED, Body, Outcome, Run, drive, play_scenario
@@ -22,6 +23,21 @@ async def kill_services(run: Run, full: bool) -> None:
     every, at_least, orders = ((10.0, 30.0), 20, 5000) if full else ((3.0, 8.0), 5, 200)
     killer = Killer(run.system, run.rng, SERVICES, every, at_least)
     await drive(run, orders, [killer])
+
+
+async def leader_losses(run: Run, full: bool) -> None:
+    """b. On a 3-node cluster with the stream on 3 replicas, the node leading the stream lost
+    every 5-15 s (CI: 1-3 s, three times), ``kill -9`` and ``SIGSTOP`` by turns, and brought
+    back: nothing acknowledged lost, appends go on."""
+    every, at_least, orders = ((5.0, 15.0), 20, 400) if full else ((1.0, 3.0), 3, 60)
+    losses = LeaderLoss(run.system, run.rng, every, at_least, None if full else at_least)
+    await drive(run, orders, [losses])
+    run.outcome.extra["leader_losses"] = losses.report(run.ledger)
+
+    async def problems() -> list[str]:
+        return losses.problems(run.ledger)
+
+    run.checks.append(problems)
 
 
 async def postgres_stopped(run: Run, full: bool) -> None:
@@ -86,6 +102,8 @@ async def bus_faults(run: Run, full: bool) -> None:
 
 SCENARIOS: dict[str, tuple[str, Body, dict[str, Any]]] = {
     "a": ("kill -9 of a random service", kill_services, {"crews": 16}),
+    "b": ("kill -9 or SIGSTOP of the NATS node leading the stream (3 nodes, R3)", leader_losses,
+          {"crews": 16, "options": Options(nats_nodes=3)}),
     "c": ("PostgreSQL stopped", postgres_stopped, {}),
     "d": ("S3 stopped", s3_stopped, {}),
     "e": ("poison events, forced redeliveries, two aggregators", bus_faults,

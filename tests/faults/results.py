@@ -26,7 +26,8 @@ def faults_text(outcome: Outcome) -> str:
         victims = ", ".join(f"{name} {n}" for name, n in sorted(f["victims"].items()))
         parts.append(f"{f['kills']} kills ({victims})")
     if "node_losses" in f:
-        parts.append(f"{f['node_losses']} node losses")
+        hows = ", ".join(f"{how} {n}" for how, n in f["hows"].items())
+        parts.append(f"{f['node_losses']} leader losses ({hows})")
     if "outage_s" in f:
         parts.append(f"{f['server']} {f['how']} {f['outage_s']:.0f} s")
     if "poison" in f:

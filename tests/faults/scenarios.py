@@ -111,6 +111,8 @@ async def play_scenario(
         raise
     finally:
         outcome.extra["restarts"] = system.restarts()
+        mark = time.monotonic()
         await asyncio.to_thread(system.close)
+        phases["close"] = round(time.monotonic() - mark, 1)
     outcome.seconds = time.monotonic() - began
     return outcome

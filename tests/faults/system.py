@@ -24,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 
 from fieldcrew_cli.servers import Infra, Ports
+from fieldcrew_cli.servers.nats_cluster import NatsCluster
 from fieldcrew_cli.servers.nats_server import SERVICE_USERS, NatsServer
 from fieldcrew_cli.servers.postgres_server import PostgresServer
 from fieldcrew_cli.servers.process import ManagedProcess, spawn
@@ -52,6 +53,7 @@ class Options:
     """What a scenario needs beyond the usual system."""
 
     aggregator_replicas: int = 1
+    nats_nodes: int = 1  # 3: a cluster (``nats-1`` ...), the stream on 3 replicas
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -76,6 +78,7 @@ class System:
         self.service_names = [*SERVICES, *replicas]
         self.service_ports = {name: free_port() for name in self.service_names}
         self.infra: Infra | None = None
+        self.nats: NatsServer | NatsCluster | None = None
         self.paused: set[str] = set()
 
     # -- start and stop --------------------------------------------------------------------
@@ -106,18 +109,25 @@ class System:
     def _start_servers(self) -> dict[str, tuple[str, ...]]:
         root = self.folder / "servers"
         services = {s: secrets.token_hex(16) for s in SERVICE_USERS}
-        nats = NatsServer(root / "nats", self.ports.nats, None, secrets.token_hex(16), services)
+        nodes, password = self.options.nats_nodes, secrets.token_hex(16)
+        self.nats = nats = (
+            NatsServer(root / "nats", self.ports.nats, None, password, services)
+            if nodes == 1
+            else NatsCluster.on(root / "nats", self.ports, password, services, nodes)
+        )
         pg = PostgresServer(root / "pg")
         s3 = SeaweedS3Server(root / "s3", self.ports, secrets.token_hex(16))
-        children = [server.child(self.logs) for server in (nats, pg, s3)]
-        self.supervisor.start(children, timeout=START_TIMEOUT)
+        groups = {kind: server.children(self.logs)
+                  for kind, server in (("nats", nats), ("postgres", pg), ("s3", s3))}  # fmt: skip
+        self.supervisor.start([c for group in groups.values() for c in group], START_TIMEOUT)
         self.infra = Infra(nats.url, pg.url(), *s3.settings, nats_urls=nats.service_urls)
-        create_stream(nats.url)
-        return {child.name: (child.name,) for child in children}
+        create_stream(nats.url, replicas=nodes)
+        return {kind: tuple(c.name for c in group) for kind, group in groups.items()}
 
     def _start_services(self, kinds: dict[str, tuple[str, ...]]) -> None:
         assert self.infra is not None
-        env = service_env(self.infra, self.public_key, self.service_ports)
+        replicas = self.options.nats_nodes
+        env = service_env(self.infra, self.public_key, self.service_ports, replicas)
         env |= {"FIELDCREW_JWT_ISSUER": ISSUER, "FIELDCREW_JWT_AUDIENCE": AUDIENCE}
         env |= GATEWAY_LIMITS | self.options.extra_env
         self.stack = Stack(logs=self.logs, env=env, ports=dict(self.service_ports))

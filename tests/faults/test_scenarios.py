@@ -64,3 +64,14 @@ async def test_f_nats_server_and_postgres_killed() -> None:
     assert_whole(outcome)
     victims = outcome.faults["victims"]
     assert victims["nats"] >= 2 and victims["postgres"] >= 2
+
+
+@pytest.mark.timeout(400)
+async def test_b_stream_leader_lost_on_a_three_node_cluster() -> None:
+    outcome = await scenario("b", full=False)
+    assert_whole(outcome)  # includes: a new leader after every loss, commands acked after it
+    assert outcome.faults["node_losses"] >= 3
+    assert outcome.faults["hows"]["kill -9"] >= 1 and outcome.faults["hows"]["SIGSTOP"] >= 1
+    losses = outcome.extra["leader_losses"]
+    assert all(loss["new_leader"] for loss in losses)
+    assert any(loss["new_leader"] != loss["node"] for loss in losses)  # the leader moved
