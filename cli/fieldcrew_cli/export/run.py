@@ -10,10 +10,8 @@ the first one recorded after T. So a range is always a whole stretch of the log,
 
 from __future__ import annotations
 
-import asyncio
 import io
 import sys
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +19,7 @@ from typing import Any, TextIO
 
 import pyarrow as pa
 from fieldcrew_shared.events import CATALOGUE, UPCASTERS, next_version
-from fieldcrew_shared.eventstore import SUBJECTS, EventStore, RawEvent
+from fieldcrew_shared.eventstore import EventStore
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -40,9 +38,9 @@ from fieldcrew_cli.export.files import (
     read_manifest,
     write_manifest,
 )
+from fieldcrew_cli.export.reading import read_range
 from fieldcrew_cli.export.rows import Converter
 
-READ_BATCH = 4096  # events a direct get asks for
 ROW_GROUP = 65_536  # rows of one type gathered before they are written
 
 
@@ -170,14 +168,14 @@ async def _copy(
     result: ExportResult,
     progress: TextIO | None,
 ) -> None:
-    """Read the range in order (the next batch read while this one is converted), convert,
+    """Read the range in order (pushed ahead while a batch is converted), convert,
     and write row groups of up to ``ROW_GROUP`` rows per type."""
     pending: dict[str, list[pa.Table]] = {}
     columns = converter.columns
     total = result.last_sequence - result.first_sequence + 1
     with _bar(progress) as bar:
         task = bar.add_task("", total=total)
-        async for batch in _batches(store, result.first_sequence, result.last_sequence):
+        async for batch in read_range(store, result.first_sequence, result.last_sequence):
             converted = converter.convert(batch)
             append_rejected(files.out, converted.rejected)
             result.rejected += len(converted.rejected)
@@ -209,27 +207,6 @@ def _flush(files: OutputFiles, columns: EventColumns, tables: list[pa.Table]) ->
     table = pa.concat_tables(tables)
     files.write(columns.table_name, table)
     return int(table.num_rows)
-
-
-async def _batches(store: EventStore, first: int, last: int) -> AsyncIterator[list[RawEvent]]:
-    """Batches of stored events from ``first`` to ``last``, the next one read ahead."""
-    reading: asyncio.Task[list[RawEvent]] | None = _read(store, first)
-    try:
-        while reading is not None:
-            batch = [raw for raw in await reading if raw.seq <= last]
-            reading = None
-            if not batch:
-                return
-            if batch[-1].seq < last:
-                reading = _read(store, batch[-1].seq + 1)
-            yield batch
-    finally:
-        if reading is not None:
-            reading.cancel()
-
-
-def _read(store: EventStore, start: int) -> asyncio.Task[list[RawEvent]]:
-    return asyncio.ensure_future(store.read(SUBJECTS, start, READ_BATCH))
 
 
 def _run_record(request: ExportRequest, result: ExportResult) -> dict[str, Any]:
