@@ -10,8 +10,10 @@ the first one recorded after T. So a range is always a whole stretch of the log,
 
 from __future__ import annotations
 
+import asyncio
 import io
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +21,7 @@ from typing import Any, TextIO
 
 import pyarrow as pa
 from fieldcrew_shared.events import CATALOGUE, UPCASTERS, next_version
-from fieldcrew_shared.eventstore import EventStore
+from fieldcrew_shared.eventstore import EventStore, RawEvent
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -168,25 +170,47 @@ async def _copy(
     result: ExportResult,
     progress: TextIO | None,
 ) -> None:
-    """Read the range in order (pushed ahead while a batch is converted), convert,
-    and write row groups of up to ``ROW_GROUP`` rows per type."""
+    """Read the range in order, convert, and write row groups of up to ``ROW_GROUP`` rows per
+    type. A batch is converted and written in a worker thread while the event loop goes on
+    reading the next ones: Arrow's parsing and Parquet's compression let go of the GIL."""
     pending: dict[str, list[pa.Table]] = {}
-    columns = converter.columns
     total = result.last_sequence - result.first_sequence + 1
     with _bar(progress) as bar:
         task = bar.add_task("", total=total)
         async for batch in read_range(store, result.first_sequence, result.last_sequence):
-            converted = converter.convert(batch)
-            append_rejected(files.out, converted.rejected)
-            result.rejected += len(converted.rejected)
-            result.filtered += converted.filtered
-            for type_name, table in converted.tables.items():
-                pending.setdefault(type_name, []).append(table)
-                if sum(t.num_rows for t in pending[type_name]) >= ROW_GROUP:
-                    result.events += _flush(files, columns[type_name], pending.pop(type_name))
+            await _in_thread(_take, converter, files, pending, result, batch)
             bar.advance(task, batch[-1].seq - batch[0].seq + 1)
         for type_name, tables in pending.items():
-            result.events += _flush(files, columns[type_name], tables)
+            result.events += _flush(files, converter.columns[type_name], tables)
+
+
+async def _in_thread(fn: Callable[..., None], *args: Any) -> None:
+    """``fn(*args)`` in a worker thread. Cancelled, it still waits for the thread to finish,
+    so that the files are not closed under a write (``OutputFiles.abandon``)."""
+    work = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    try:
+        await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await asyncio.wait({work})
+        raise
+
+
+def _take(
+    converter: Converter,
+    files: OutputFiles,
+    pending: dict[str, list[pa.Table]],
+    result: ExportResult,
+    batch: list[RawEvent],
+) -> None:
+    """Convert one batch, note what was rejected, write the types that have a row group."""
+    converted = converter.convert(batch)
+    append_rejected(files.out, converted.rejected)
+    result.rejected += len(converted.rejected)
+    result.filtered += converted.filtered
+    for type_name, table in converted.tables.items():
+        pending.setdefault(type_name, []).append(table)
+        if sum(t.num_rows for t in pending[type_name]) >= ROW_GROUP:
+            result.events += _flush(files, converter.columns[type_name], pending.pop(type_name))
 
 
 def _bar(stream: TextIO | None) -> Progress:
