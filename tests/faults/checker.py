@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+from fieldcrew_photos.consumer import ACK_WAIT
 from fieldcrew_shared.eventstore import EventStore, connect
 
 from tests.faults.copies import copies_problems, wait_for_copies
@@ -75,7 +76,9 @@ async def check(
     verdict = Verdict(orders=len(ledger.orders), complete=len(ledger.complete_orders))
     try:
         # the copies first: their events are in the log the projection must then catch up with
-        verdict.copies_seconds = await wait_for_copies(store, settle_timeout, poison or {})
+        # a delivery lost with a NATS node comes again only after the worker's ack wait
+        within = max(settle_timeout, ACK_WAIT + 30.0)
+        verdict.copies_seconds = await wait_for_copies(store, within, poison or {})
         verdict.settled_seconds = await settle(pool, store, settle_timeout)
         if verdict.settled_seconds is None:
             verdict.problem(f"the projection did not catch up with the log in {settle_timeout} s")

@@ -68,6 +68,7 @@ UPLOADS = "fieldcrew.photos.*.PhotoUploaded"
 SYSTEM = "fieldcrew-photos"
 MAX_REASON = 500
 MAX_DELAY = 300.0
+ACK_WAIT = 120  # seconds before a delivery nobody settled is sent again
 # Failures that are not the photo's: tried again later without counting toward giving up
 NOT_THE_PHOTOS_FAULT = (BackendUnavailableError, ConcurrencyError)
 
@@ -171,7 +172,7 @@ class RenditionWorker:
             ack_policy=api.AckPolicy.EXPLICIT,
             deliver_policy=api.DeliverPolicy.ALL,
             max_ack_pending=256,
-            ack_wait=120,
+            ack_wait=ACK_WAIT,
         )
 
     async def ensure_consumer(self) -> None:
