@@ -45,6 +45,19 @@ async def spans_named(
     raise AssertionError(f"missing spans: {wanted - have}")
 
 
+async def with_parents(receiver: Receiver, trace_id: str) -> list[Span]:
+    """The trace's spans once the parent of every span but the gateway's (whose parent is
+    the client's) has arrived too: each exporter sends on its own schedule, so a child can
+    come before its parent."""
+    for _ in range(300):  # at most ~30 s
+        spans = receiver.in_trace(trace_id)
+        ids = {s.span_id for s in spans}
+        if all(s.parent_id in ids for s in spans if s.service != "fieldcrew-gateway"):
+            return spans
+        await asyncio.sleep(0.1)
+    raise AssertionError("a span's parent never arrived")
+
+
 def gateway_lines(stack: Stack) -> list[dict[str, Any]]:
     text = (stack.logs / "gateway.log").read_text()
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
@@ -98,7 +111,8 @@ async def test_a_work_orders_commands_and_its_compile_are_one_trace(
         ("fieldcrew-aggregator", "compile server report"),
         ("fieldcrew-photos", "make photo renditions"),  # the worker after the upload
     }
-    found = await spans_named(spans, job, wanted)
+    await spans_named(spans, job, wanted)
+    found = await with_parents(spans, job)
     by_id = {s.span_id: s for s in found}
     (compile_,) = [s for s in found if s.name == "compile server report"]
     # the compile is a child of the append that completed the report, in team

@@ -64,6 +64,14 @@ def status_of(folder: Path, name: str) -> dict[str, object]:
     return next(row for row in doc["processes"] if row["name"] == name)
 
 
+def ready(port: int) -> bool:
+    """Whether the process on ``port`` answers its readiness probe with 200."""
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 def wait_for(condition: object, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():  # type: ignore[operator]
@@ -104,6 +112,7 @@ def test_a_killed_service_is_restarted_and_the_system_answers_again(
     assert added.status_code == 201, added.text  # served by the restarted team service
 
     wait_for(lambda: status_of(folder, "team")["pid"] == new)
+    wait_for(lambda: ready(stack.ports["team"]) and ready(stack.ports["gateway"]))
     monkeypatch.setenv("FIELDCREW_DATA_DIR", str(folder))
     with pytest.raises(SystemExit) as ended:  # `fieldcrew status`, in this process
         main(["status"])
