@@ -114,9 +114,14 @@ def test_a_killed_service_is_restarted_and_the_system_answers_again(
     wait_for(lambda: status_of(folder, "team")["pid"] == new)
     wait_for(lambda: ready(stack.ports["team"]) and ready(stack.ports["gateway"]))
     monkeypatch.setenv("FIELDCREW_DATA_DIR", str(folder))
-    with pytest.raises(SystemExit) as ended:  # `fieldcrew status`, in this process
-        main(["status"])
-    shown = capsys.readouterr().out
+    deadline = time.monotonic() + 30  # the gateway's view of team catches up on its own
+    while True:
+        with pytest.raises(SystemExit) as ended:  # `fieldcrew status`, in this process
+            main(["status"])
+        shown = capsys.readouterr().out
+        if ended.value.code == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert ended.value.code == 0, shown
     lines = {line.split()[0]: line.split() for line in shown.splitlines()[2:]}
     assert set(lines) == set(SERVICES)
