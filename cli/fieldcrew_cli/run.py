@@ -94,7 +94,7 @@ def _log_to(logs: Path) -> None:
     ]
     for handler in handlers:
         handler.setFormatter(form)
-    quiet = logging.getLogger("fieldcrew_shared.eventstore")  # the admin connection's drain
+    quiet = logging.getLogger("fieldcrew_shared.natsclient")  # the admin connection's drain
     quiet.propagate = False
     quiet.addHandler(handlers[1])
     for name in ("fieldcrew.supervisor", "fieldcrew_shared.stream"):

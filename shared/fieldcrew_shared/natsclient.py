@@ -1,4 +1,5 @@
-"""nats-py's client, reading message headers in less than half the time.
+"""Connecting to NATS: :func:`connect`, with nats-py's client reading message headers in less
+than half the time.
 
 Every message JetStream hands back carries a header block: a batched direct get's carry 6-7
 lines (``Nats-Stream``, ``Nats-Subject``, ``Nats-Sequence``, ``Nats-Time-Stamp``, ...).
@@ -15,10 +16,17 @@ override is simply unused and nothing changes but the speed.
 
 from __future__ import annotations
 
+import logging
 import re
 from urllib.parse import unquote, urlsplit
 
 from nats.aio.client import Client as NATS
+from nats.errors import NoServersError
+from nats.errors import TimeoutError as NatsTimeoutError
+
+from fieldcrew_shared.errors import BackendUnavailableError
+
+log = logging.getLogger(__name__)
 
 _STRIPPED = " \t\n\r\x0b\x0c"  # what ``bytes.strip`` removes, as nats-py strips bytes
 _SPACE = re.compile(r"\s")  # str.isspace's characters (for ASCII, the same set)
@@ -74,3 +82,58 @@ def inbox_prefix(service: str) -> str:
     """The subject prefix of ``service``'s replies (``_INBOX_team``): its NATS user may
     subscribe under it and nowhere else, so no service reads or answers another's replies."""
     return f"_INBOX_{service}"
+
+
+async def connect(
+    url: str, name: str, *, ping_interval: float = 5.0, inbox_prefix: str | None = None
+) -> NATS:
+    """Connect to NATS, translating 'nobody there' into BackendUnavailableError. The client
+    is :class:`Client` (nats-py's, with quicker header parsing).
+
+    A server that stops answering (hung, paused, cut off) is given up after three unanswered
+    pings, every ``ping_interval`` seconds (nats-py's default: two minutes each), and the
+    client reconnects, to another node of a cluster when there is one. ``url`` may list a
+    cluster's nodes, separated by commas (:func:`server_list`). A service passes its own
+    ``inbox_prefix`` (:func:`inbox_prefix`), the only subjects its NATS user may subscribe to."""
+    nc = Client()
+    servers, credentials = server_list(url)
+    if inbox_prefix is not None:
+        credentials["inbox_prefix"] = inbox_prefix
+    try:
+        await nc.connect(
+            servers,
+            name=name,
+            connect_timeout=5,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,  # type: ignore[arg-type]  # annotated int; it is slept
+            ping_interval=ping_interval,  # type: ignore[arg-type]  # the same
+            max_outstanding_pings=2,
+            error_cb=_connection_error,
+            disconnected_cb=_disconnected,
+            reconnected_cb=_reconnected,
+            **credentials,  # type: ignore[arg-type]  # credentials, inbox prefix: all str
+        )
+    except (NoServersError, OSError, NatsTimeoutError) as exc:
+        raise BackendUnavailableError(f"NATS at {_redact(url)} is not reachable") from exc
+    return nc
+
+
+async def _connection_error(exc: Exception) -> None:
+    # one line, where nats-py's default logs a traceback for every failed reconnect
+    log.warning("NATS connection error", extra={"why": repr(exc)})
+
+
+async def _disconnected() -> None:
+    log.warning("NATS disconnected; reconnecting")
+
+
+async def _reconnected() -> None:
+    log.info("NATS reconnected")
+
+
+def _redact(urls: str) -> str:
+    redacted = []
+    for url in urls.split(","):
+        scheme, _, rest = url.strip().partition("://")
+        redacted.append(f"{scheme}://***@{rest.split('@', 1)[1]}" if "@" in rest else url.strip())
+    return ",".join(redacted)

@@ -90,7 +90,7 @@ async def test_load_skips_an_event_from_the_wrong_source_and_logs_why(
     wo = uuid4()
     genuine = await as_source(admin, "dispatch").append(issued(wo), META)
     misplaced = await as_source(admin, "photos").append(issued(wo, leader="mallory"), META)
-    with caplog.at_level(logging.ERROR, logger="fieldcrew_shared.eventstore"):
+    with caplog.at_level(logging.ERROR, logger="fieldcrew_shared.logreader"):
         loaded = await as_source(admin, "dispatch").load(subject_for("dispatch", wo))
     assert [r.seq for r in loaded.records] == [genuine.seq]
     assert loaded.version == misplaced.seq  # appends still expect the aggregate's last event
@@ -106,7 +106,7 @@ async def test_last_skips_poison_and_misplaced_events_for_the_newest_good_one(
     genuine = await as_source(admin, "dispatch").append(issued(wo), META)
     await as_source(admin, "photos").append(issued(wo, leader="mallory"), META)
     await admin.js.publish(subject, b"{not json")
-    with caplog.at_level(logging.ERROR, logger="fieldcrew_shared.eventstore"):
+    with caplog.at_level(logging.ERROR, logger="fieldcrew_shared.logreader"):
         found = await admin.last(subject)
     assert found is not None and found.seq == genuine.seq and found.event == issued(wo)
     reasons = [str(getattr(r, "reason", "")) for r in caplog.records]
