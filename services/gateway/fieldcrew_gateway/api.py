@@ -1,4 +1,7 @@
-"""The public mobile and web API (``/api/v1``): declared here in full, served by the services.
+"""The public mobile and web API (``/api/v1``): declared in the gateway in full, served by the
+services. Here: work orders, their lifecycle, notes, the leader's report, offline sync and the
+event streams; photos (:mod:`.photos`), the server report (:mod:`.server_report`), documents
+(:mod:`.documents`) and webhooks (:mod:`.webhooks`) in their own modules.
 
 Each route declares its input with the shared request models, so the one OpenAPI document is
 complete and bad input is refused here with 422; the router verifies the bearer token (401
@@ -7,17 +10,14 @@ before any upstream call). The route then forwards the request to the service th
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
-from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import Header, Query, Request, Response
 from fieldcrew_shared.api_lifecycle import (
     CancelRequest,
     ChangeCrewRequest,
     RejectReportRequest,
     ReportVersionOut,
-    ServerReportView,
     StartRequest,
     SyncRequest,
     SyncResponse,
@@ -26,72 +26,20 @@ from fieldcrew_shared.api_lifecycle import (
 )
 from fieldcrew_shared.api_models import (
     MAX_QUERY_INT,
-    PHOTO_UPLOAD_FORM,
     AddNoteRequest,
     IssueWorkOrderRequest,
     NoteOut,
-    PhotoOut,
-    RevisionOut,
     SubmitReportRequest,
-    TimelineEntryOut,
     WorkOrderStatus,
 )
-from fieldcrew_shared.web import current_principal
 
 from fieldcrew_gateway import openapi
+from fieldcrew_gateway.deps import COMMAND, WorkOrderId, work_order_router
 from fieldcrew_gateway.openapi import not_null
-from fieldcrew_gateway.proxy import API_PREFIX, Upstream, forward, upload_body
+from fieldcrew_gateway.proxy import Upstream, forward
 from fieldcrew_gateway.streams import forward_stream
 
-
-async def correlation_header(
-    x_correlation_id: Annotated[
-        str | None,
-        Header(
-            alias="X-Correlation-Id",
-            description="Traces the request through the services; generated when absent",
-            json_schema_extra=not_null,
-        ),
-    ] = None,
-) -> None:
-    """Documents ``X-Correlation-Id`` (the correlation middleware handles it)."""
-
-
-async def command_headers(
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            max_length=200,
-            description="Makes a retry safe",
-            json_schema_extra=not_null,
-        ),
-    ] = None,
-    x_occurred_at: Annotated[
-        datetime | None,
-        Header(
-            alias="X-Occurred-At",
-            description="When it happened on the device, if it was recorded offline",
-            json_schema_extra=not_null,
-        ),
-    ] = None,
-) -> None:
-    """Declares (and checks) the headers a command may carry; they are forwarded as sent."""
-
-
-router = APIRouter(
-    prefix=API_PREFIX,
-    tags=["work orders"],
-    dependencies=[Depends(current_principal), Depends(correlation_header)],
-    responses=openapi.EVERY_ROUTE,
-)
-COMMAND = [Depends(command_headers)]
-AS_OF_PATTERN = (
-    r"^([0-9]{1,19}|[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
-    r"([Zz]|[+-][0-9]{2}:[0-9]{2}))$"
-)
-WorkOrderId = Annotated[UUID, Path(description="The work order's id")]
-PhotoId = Annotated[UUID, Path(description="The photo's id")]
+router = work_order_router()
 
 
 @router.post(
@@ -303,98 +251,3 @@ async def get_report(
 ) -> Response:
     """The leader's submitted report: the newest version, or any earlier one."""
     return await forward(request, Upstream.team, f"/work-orders/{work_order_id}/report")
-
-
-@router.post(
-    "/work-orders/{work_order_id}/photos",
-    status_code=201,
-    response_model=PhotoOut,
-    dependencies=COMMAND,
-    responses=openapi.UPLOAD,
-    openapi_extra=PHOTO_UPLOAD_FORM,
-)
-async def upload_photo(request: Request, work_order_id: WorkOrderId) -> Response:
-    """Upload one of the caller's own photos (any crew member), streamed to the photos
-    service; 201 with its id, sha256 and whether it was a duplicate."""
-    content = upload_body(request)
-    return await forward(
-        request, Upstream.photos, f"/work-orders/{work_order_id}/photos", content=content
-    )
-
-
-@router.get(
-    "/work-orders/{work_order_id}/photos", response_model=list[PhotoOut], responses=openapi.VIEW
-)
-async def list_photos(request: Request, work_order_id: WorkOrderId) -> Response:
-    """Photo metadata with short-lived URLs."""
-    return await forward(request, Upstream.photos, f"/work-orders/{work_order_id}/photos")
-
-
-@router.get(
-    "/work-orders/{work_order_id}/photos/{photo_id}",
-    response_model=PhotoOut,
-    responses=openapi.VIEW,
-)
-async def get_photo(request: Request, work_order_id: WorkOrderId, photo_id: PhotoId) -> Response:
-    """One photo's metadata, with a short-lived URL."""
-    path = f"/work-orders/{work_order_id}/photos/{photo_id}"
-    return await forward(request, Upstream.photos, path)
-
-
-@router.get(
-    "/work-orders/{work_order_id}/server-report",
-    response_model=ServerReportView,
-    responses={
-        **openapi.VIEW,
-        404: openapi.error("No such work order, or its server report is not compiled yet"),
-    },
-)
-async def get_server_report(
-    request: Request,
-    work_order_id: WorkOrderId,
-    revision: Annotated[
-        int | None,
-        Query(
-            ge=1, le=MAX_QUERY_INT, description="Default: the newest", json_schema_extra=not_null
-        ),
-    ] = None,
-    as_of: Annotated[
-        str | None,
-        Query(
-            max_length=64,
-            pattern=AS_OF_PATTERN,
-            description="The report as it stood at this moment: a stream sequence (the log up"
-            " to it) or an RFC 3339 time with its offset; not with `revision`",
-            examples=["2026-11-02T08:00:00Z", "1234"],
-            json_schema_extra=not_null,
-        ),
-    ] = None,
-) -> Response:
-    """The final server report and its revision number; 404 until it is compiled (or, with
-    `as_of`, if it was not compiled by then)."""
-    return await forward(
-        request, Upstream.aggregator, f"/work-orders/{work_order_id}/server-report"
-    )
-
-
-@router.get(
-    "/work-orders/{work_order_id}/server-report/revisions",
-    response_model=list[RevisionOut],
-    responses=openapi.VIEW,
-)
-async def list_server_report_revisions(request: Request, work_order_id: WorkOrderId) -> Response:
-    """Every revision of the server report (none before it is compiled), with its fingerprint
-    and what changed since the one before."""
-    path = f"/work-orders/{work_order_id}/server-report/revisions"
-    return await forward(request, Upstream.aggregator, path)
-
-
-@router.get(
-    "/work-orders/{work_order_id}/timeline",
-    response_model=list[TimelineEntryOut],
-    responses=openapi.VIEW,
-)
-async def get_timeline(request: Request, work_order_id: WorkOrderId) -> Response:
-    """Every event of the work order in the order recorded: who acted, when it was recorded
-    and when it happened on the device (share-link activity for the office only)."""
-    return await forward(request, Upstream.aggregator, f"/work-orders/{work_order_id}/timeline")

@@ -18,7 +18,7 @@ from fieldcrew_shared.api_models import (
 from fieldcrew_shared.web import current_principal
 
 from fieldcrew_gateway import openapi
-from fieldcrew_gateway.api import WorkOrderId, correlation_header
+from fieldcrew_gateway.deps import WorkOrderId, correlation_header
 from fieldcrew_gateway.openapi import not_null
 from fieldcrew_gateway.proxy import API_PREFIX, Upstream, forward
 

@@ -17,8 +17,7 @@ from fieldcrew_shared.draining import DrainingServer
 from fieldcrew_shared.health import readiness_of
 from fieldcrew_shared.service import new_app
 
-from fieldcrew_gateway import console, documents
-from fieldcrew_gateway.api import router
+from fieldcrew_gateway import api, console, documents, photos, server_report
 from fieldcrew_gateway.bodies import (
     FORM_ENVELOPE_BYTES,
     BodyLimits,
@@ -94,7 +93,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(CorrelationIdMiddleware)
     app.add_api_route("/", root, methods=["GET"], include_in_schema=False)
     app.add_api_route("/asyncapi.json", event_contract(), methods=["GET"], include_in_schema=False)
-    app.include_router(router)
+    app.include_router(api.router)
+    app.include_router(photos.router)
+    app.include_router(server_report.router)
     app.include_router(documents.router)
     app.include_router(documents.share_router)
     app.include_router(webhooks_router)

@@ -16,7 +16,7 @@ from fieldcrew_shared.api_models import (
 from fieldcrew_shared.web import current_principal
 
 from fieldcrew_gateway import openapi
-from fieldcrew_gateway.api import COMMAND, correlation_header
+from fieldcrew_gateway.deps import COMMAND, correlation_header
 from fieldcrew_gateway.openapi import not_null
 from fieldcrew_gateway.proxy import API_PREFIX, Upstream, forward
 
