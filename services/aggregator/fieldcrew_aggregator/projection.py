@@ -10,6 +10,8 @@ a batch gives exactly what one-event-at-a-time would have given.
 Revisions compiled but not yet seen announced (``ServerReportCompiled`` in the log) wait in
 ``outbox``, written in the same transaction: a table as small as the backlog, so finding what
 to announce costs the same at any size of history (ADR 0012).
+
+The tables and how a work order's progress is written as a row: :mod:`.progress_table`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -30,78 +31,12 @@ from fieldcrew_shared.eventstore import Recorded
 from fieldcrew_aggregator.domain import (
     Progress,
     copy_progress,
-    crew_of,
     empty_progress,
     fold,
     recompile,
-    status,
 )
 from fieldcrew_aggregator.metrics import COMPILE_LATENCY
-
-DDL = """
-CREATE TABLE IF NOT EXISTS {s}.progress (
-    work_order_id uuid PRIMARY KEY,
-    state json NOT NULL,
-    status text NOT NULL,
-    crew text[] NOT NULL DEFAULT '{{}}',
-    issued_at timestamptz,
-    revision int NOT NULL DEFAULT 0,
-    published_revision int NOT NULL DEFAULT 0,
-    last_seq bigint NOT NULL);
-CREATE INDEX IF NOT EXISTS progress_status ON {s}.progress (status, issued_at);
-CREATE INDEX IF NOT EXISTS progress_crew ON {s}.progress USING gin (crew);
-CREATE TABLE IF NOT EXISTS {s}.server_reports (
-    work_order_id uuid NOT NULL,
-    revision int NOT NULL,
-    report json NOT NULL,
-    compiled_seq bigint NOT NULL,
-    PRIMARY KEY (work_order_id, revision));
-DO $$ BEGIN
-    IF to_regclass('{s}.outbox') IS NULL THEN
-        CREATE TABLE {s}.outbox (
-            work_order_id uuid NOT NULL,
-            revision int NOT NULL,
-            PRIMARY KEY (work_order_id, revision));
-        -- a schema made before the outbox: what it had not announced yet
-        INSERT INTO {s}.outbox SELECT r.work_order_id, r.revision
-            FROM {s}.progress p JOIN {s}.server_reports r
-            ON r.work_order_id = p.work_order_id AND r.revision > p.published_revision;
-    END IF;
-END $$;
-DROP INDEX IF EXISTS {s}.progress_unpublished;
-DO $$ BEGIN
-    IF NOT EXISTS (SELECT FROM information_schema.columns WHERE table_schema = '{s}'
-            AND table_name = 'progress' AND column_name = 'due_at') THEN
-        ALTER TABLE {s}.progress ADD COLUMN due_at timestamptz;
-        -- a schema made before the column: the due time of every work order it holds
-        UPDATE {s}.progress SET due_at = (state::jsonb #>> '{{work_order,due_at}}')::timestamptz;
-    END IF;
-END $$;
-CREATE INDEX IF NOT EXISTS progress_due ON {s}.progress (due_at)
-    WHERE due_at IS NOT NULL AND status NOT IN ('completed', 'cancelled');
-"""
-
-UPSERT = """
-INSERT INTO {s}.progress AS p
-    (work_order_id, state, status, crew, issued_at, revision, published_revision, last_seq,
-     due_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-ON CONFLICT (work_order_id) DO UPDATE SET
-    state = excluded.state, status = excluded.status, crew = excluded.crew,
-    issued_at = excluded.issued_at, revision = excluded.revision, due_at = excluded.due_at,
-    published_revision = greatest(p.published_revision, excluded.published_revision),
-    last_seq = excluded.last_seq
-"""
-
-# A compiled revision goes to the outbox unless its announcement is already in this batch
-INSERT_REPORT = """
-WITH report AS (
-    INSERT INTO {s}.server_reports VALUES ($1, $2, $3, $4)
-    ON CONFLICT DO NOTHING RETURNING work_order_id, revision)
-INSERT INTO {s}.outbox SELECT work_order_id, revision FROM report WHERE $5::bool
-ON CONFLICT DO NOTHING
-"""
-
+from fieldcrew_aggregator.progress_table import DDL, INSERT_REPORT, UPSERT, row_of, to_json
 
 # Compile trace contexts kept for announcements at most (the oldest are forgotten)
 MAX_TRACED_COMPILES = 10_000
@@ -109,7 +44,6 @@ MAX_TRACED_COMPILES = 10_000
 # Work orders whose progress a replay holds in memory at most (~25 KB each as Python objects)
 REPLAY_CACHE_WORK_ORDERS = 8192
 
-Row = tuple[Any, ...]  # a progress row as UPSERT takes it: (work order, state JSON, ..., seq)
 Held = tuple[Progress, int]  # a work order's progress and the sequence of its last event
 
 
@@ -174,7 +108,7 @@ class ServerReportProjection:
         last_seq, compiled, announced = _fold_all(states, records)
         if replay is None:
             latest = {wo: body for wo, _, body, _ in compiled}  # each one's report, as JSON
-            changed = [_row(wo, states[wo], seq, latest.get(wo)) for wo, seq in last_seq.items()]
+            changed = [row_of(wo, states[wo], seq, latest.get(wo)) for wo, seq in last_seq.items()]
             await conn.executemany(UPSERT.format(s=schema), changed)
         if compiled:
             rows = [(*c, c[1] > states[c[0]]["published_revision"]) for c in compiled]
@@ -246,7 +180,7 @@ class ServerReportProjection:
                     out.append(wo)
                     if len(out) == over:
                         break
-            rows = [_row(wo, *replay.held[wo], None) for wo in out]
+            rows = [row_of(wo, *replay.held[wo], None) for wo in out]
             await conn.executemany(UPSERT.format(s=schema), rows)
         replay.written_back += out
         replay.pending.update(changed)
@@ -270,7 +204,7 @@ class ServerReportProjection:
     async def finish_replay(self, conn: asyncpg.Connection, schema: str) -> None:
         replay = self._replays.get(schema)
         if replay is not None and replay.held:
-            rows = [_row(wo, *held, None) for wo, held in replay.held.items()]
+            rows = [row_of(wo, *held, None) for wo, held in replay.held.items()]
             await conn.executemany(UPSERT.format(s=schema), rows)
             replay.held.clear()
 
@@ -314,39 +248,5 @@ def _fold_all(
             announced.add(wo)
         # the rule can only change its answer when what it reads changed
         if fold(progress, record.event, record.envelope.recorded_at) and recompile(progress):
-            compiled.append((wo, progress["revision"], _json(progress["compiled"]), record.seq))
+            compiled.append((wo, progress["revision"], to_json(progress["compiled"]), record.seq))
     return last_seq, compiled, announced
-
-
-def _json(value: Any) -> str:
-    # orjson: a progress document is ~10 KB, and json.dumps took ~15x as long (issue 4)
-    return orjson.dumps(value).decode()
-
-
-def _state_json(progress: Progress, compiled: str | None) -> str:
-    """``progress`` as JSON with its report last, however it was written: a live row and a
-    rebuilt one are the same text byte for byte, whatever order their keys were added in (a
-    row stored before a key existed gets it appended when next folded; a new one has it in
-    ``empty_progress``'s place). The report given already as JSON is spliced in, not dumped
-    again (it is about half of the document)."""
-    if compiled is None:
-        compiled = _json(progress["compiled"])
-    rest = _json({k: v for k, v in progress.items() if k != "compiled"})
-    return f'{rest[:-1]},"compiled":{compiled}}}'
-
-
-def _row(wo: UUID, progress: Progress, seq: int, compiled: str | None) -> Row:
-    wo_data = progress["work_order"]
-    issued = datetime.fromisoformat(wo_data["issued_at"]) if wo_data else None
-    due = wo_data.get("due_at") if wo_data else None
-    return (
-        wo,
-        _state_json(progress, compiled),
-        status(progress).value,
-        crew_of(progress),
-        issued,
-        progress["revision"],
-        progress["published_revision"],
-        seq,
-        datetime.fromisoformat(due) if due else None,
-    )
