@@ -5,12 +5,17 @@ See :mod:`fieldcrew_cli.supervisor` and docs/adr/0020.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from fieldcrew_cli import status
 from fieldcrew_cli.servers.child import Child, Readiness
-from fieldcrew_cli.servers.process import ManagedProcess
+from fieldcrew_cli.servers.process import ManagedProcess, log_tail
+
+log = logging.getLogger("fieldcrew.supervisor")
 
 
 @dataclass(frozen=True)
@@ -71,3 +76,50 @@ class ChildState:
             last_exit=self.last_exit,
             last_exit_at=self.last_exit_wall,
         )
+
+    def record_launch(self, proc: ManagedProcess) -> None:
+        """Record that the child runs (again) as ``proc``."""
+        self.proc = proc
+        self.readiness = Readiness(False, "starting")
+        self.waiting_for = ()
+        self.generation += 1
+        if self.restart_at:  # 0.0 is the first launch
+            self.restarts += 1
+            log.info(
+                "%s restarted (pid %d, restart %d)", self.child.name, proc.popen.pid,
+                self.restarts,
+            )  # fmt: skip
+        self.restart_at = None
+
+    def record_exit(
+        self, how: str, log_path: Path | None, now: float, policy: RestartPolicy
+    ) -> CrashLoopError | None:
+        """Record that the child ended ``how`` at ``now`` and, by ``policy``, when it restarts
+        (unless held down or restarts are off). A crash loop is returned, nothing scheduled."""
+        name, up = self.child.name, now - self.started
+        self.proc, self.generation = None, self.generation + 1
+        self.last_exit, self.last_exit_wall = how, time.time()
+        self.readiness = Readiness(False, how)
+        self.restart_at = None
+        if self.held:
+            log.warning("%s %s after %.1f s up; held down", name, how, up)
+            return None
+        self.exits.append(now)
+        while self.exits and now - self.exits[0] > policy.loop_window:
+            self.exits.popleft()
+        if not policy.restart:
+            log.error("%s %s after %.1f s up; not restarted", name, how, up)
+            return None
+        if len(self.exits) >= policy.loop_exits:
+            tail = f" Its log, {log_path}, ends with:\n{log_tail(log_path, 15)}" if log_path else ""
+            return CrashLoopError(
+                f"{name} is crash-looping: it ended {len(self.exits)} times within "
+                f"{policy.loop_window:.0f} s (last: {how}); stopping everything.{tail}"
+            )
+        if up >= policy.stable_after:
+            self.attempt = 0
+        delay = policy.delay(self.attempt)
+        self.attempt += 1
+        self.restart_at = now + delay
+        log.warning("%s %s after %.1f s up; restarting in %.1f s", name, how, up, delay)
+        return None

@@ -27,7 +27,7 @@ from pathlib import Path
 from fieldcrew_cli import status
 from fieldcrew_cli.restarts import ChildState, CrashLoopError, RestartPolicy, how_it_ended
 from fieldcrew_cli.servers.child import Child, Readiness, launch_all
-from fieldcrew_cli.servers.process import ManagedProcess, log_tail
+from fieldcrew_cli.servers.process import ManagedProcess
 
 log = logging.getLogger("fieldcrew.supervisor")
 __all__ = ["Child", "CrashLoopError", "Readiness", "RestartPolicy", "Supervisor", "launch_all"]
@@ -205,53 +205,20 @@ class Supervisor:
             self._launch(slot, now)
 
     def _exited(self, slot: ChildState, how: str, log_path: Path | None, now: float) -> None:
-        name, up = slot.child.name, now - slot.started
-        slot.proc, slot.generation = None, slot.generation + 1
-        slot.last_exit, slot.last_exit_wall = how, time.time()
-        slot.readiness = Readiness(False, how)
-        slot.restart_at = None
+        failure = slot.record_exit(how, log_path, now, self.policy)
         self._lock.notify_all()  # whoever waits for it learns of the exit, or of the failure
-        if slot.held:
-            log.warning("%s %s after %.1f s up; held down", name, how, up)
-            return
-        slot.exits.append(now)
-        while slot.exits and now - slot.exits[0] > self.policy.loop_window:
-            slot.exits.popleft()
-        if not self.policy.restart:
-            log.error("%s %s after %.1f s up; not restarted", name, how, up)
-            return
-        if len(slot.exits) >= self.policy.loop_exits:
-            tail = f" Its log, {log_path}, ends with:\n{log_tail(log_path, 15)}" if log_path else ""
-            self._failure = CrashLoopError(
-                f"{name} is crash-looping: it ended {len(slot.exits)} times within "
-                f"{self.policy.loop_window:.0f} s (last: {how}); stopping everything.{tail}"
-            )
-            return
-        if up >= self.policy.stable_after:
-            slot.attempt = 0
-        delay = self.policy.delay(slot.attempt)
-        slot.attempt += 1
-        slot.restart_at = now + delay
-        log.warning("%s %s after %.1f s up; restarting in %.1f s", name, how, up, delay)
+        if failure is not None:
+            self._failure = failure
 
     def _launch(self, slot: ChildState, now: float) -> None:
         slot.started, slot.started_wall = now, time.time()
         try:
-            slot.proc = slot.child.launch()
+            proc = slot.child.launch()
         except Exception as exc:  # counted as an exit: restarted with backoff, or a crash loop
             log.exception("%s could not be launched", slot.child.name)
             self._exited(slot, f"failed to launch ({exc})", None, now)
             return
-        slot.readiness = Readiness(False, "starting")
-        slot.waiting_for = ()
-        slot.generation += 1
-        if slot.restart_at:  # 0.0 is the first launch
-            slot.restarts += 1
-            log.info(
-                "%s restarted (pid %d, restart %d)", slot.child.name, slot.proc.popen.pid,
-                slot.restarts,
-            )  # fmt: skip
-        slot.restart_at = None
+        slot.record_launch(proc)
         self._lock.notify_all()
 
     # -- readiness ----------------------------------------------------------------------------
