@@ -36,8 +36,9 @@ from fieldcrew_shared.api_models import (
 from fieldcrew_gateway import openapi
 from fieldcrew_gateway.deps import COMMAND, WorkOrderId, work_order_router
 from fieldcrew_gateway.openapi import not_null
-from fieldcrew_gateway.proxy import Upstream, forward
+from fieldcrew_gateway.proxy import forward
 from fieldcrew_gateway.streams import forward_stream
+from fieldcrew_gateway.upstreams import Upstream
 
 router = work_order_router()
 

@@ -20,7 +20,8 @@ from fieldcrew_shared.web import current_principal
 from fieldcrew_gateway import openapi
 from fieldcrew_gateway.deps import WorkOrderId, correlation_header
 from fieldcrew_gateway.openapi import not_null
-from fieldcrew_gateway.proxy import API_PREFIX, Upstream, forward
+from fieldcrew_gateway.proxy import API_PREFIX, forward
+from fieldcrew_gateway.upstreams import Upstream
 
 router = APIRouter(
     prefix=API_PREFIX,

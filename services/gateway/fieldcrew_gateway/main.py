@@ -27,15 +27,9 @@ from fieldcrew_gateway.bodies import (
 )
 from fieldcrew_gateway.config import Settings
 from fieldcrew_gateway.limits import RateLimitMiddleware, TokenBuckets
-from fieldcrew_gateway.proxy import (
-    API_PREFIX,
-    CorrelationIdMiddleware,
-    Upstream,
-    install_retry_after,
-    open_upstreams,
-    upstream_ready,
-)
+from fieldcrew_gateway.proxy import API_PREFIX, CorrelationIdMiddleware, install_retry_after
 from fieldcrew_gateway.server import uvicorn_config
+from fieldcrew_gateway.upstreams import Upstream, open_upstreams, upstream_ready
 from fieldcrew_gateway.webhooks import router as webhooks_router
 
 

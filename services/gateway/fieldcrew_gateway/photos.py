@@ -8,7 +8,8 @@ from fieldcrew_shared.api_models import PHOTO_UPLOAD_FORM, PhotoOut
 
 from fieldcrew_gateway import openapi
 from fieldcrew_gateway.deps import COMMAND, PhotoId, WorkOrderId, work_order_router
-from fieldcrew_gateway.proxy import Upstream, forward, upload_body
+from fieldcrew_gateway.proxy import forward, upload_body
+from fieldcrew_gateway.upstreams import Upstream
 
 router = work_order_router()
 

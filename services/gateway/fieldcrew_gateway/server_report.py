@@ -12,7 +12,8 @@ from fieldcrew_shared.api_models import MAX_QUERY_INT, RevisionOut, TimelineEntr
 from fieldcrew_gateway import openapi
 from fieldcrew_gateway.deps import WorkOrderId, work_order_router
 from fieldcrew_gateway.openapi import not_null
-from fieldcrew_gateway.proxy import Upstream, forward
+from fieldcrew_gateway.proxy import forward
+from fieldcrew_gateway.upstreams import Upstream
 
 router = work_order_router()
 AS_OF_PATTERN = (

@@ -18,13 +18,8 @@ from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 from fieldcrew_shared.errors import BackendUnavailableError
 
-from fieldcrew_gateway.proxy import (
-    FORWARDED_REQUEST_HEADERS,
-    RELAYED_RESPONSE_HEADERS,
-    UNREACHABLE,
-    Upstream,
-    upstreams_of,
-)
+from fieldcrew_gateway.proxy import FORWARDED_REQUEST_HEADERS, RELAYED_RESPONSE_HEADERS
+from fieldcrew_gateway.upstreams import UNREACHABLE, Upstream, upstreams_of
 
 log = logging.getLogger(__name__)
 
