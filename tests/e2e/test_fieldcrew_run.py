@@ -60,6 +60,12 @@ class Run:
             assert time.monotonic() < deadline, f"not {what} in time: {self.status()}"
             time.sleep(0.1)
 
+    def settings(self) -> dict[str, str]:
+        """The run's ``run.env`` as written (``local.read_env`` would lay this test process's
+        own ``FIELDCREW_*`` variables over it, set by other tests' fixtures)."""
+        lines = (self.data / "run.env").read_text().splitlines()
+        return dict(line.split("=", 1) for line in lines if "=" in line)
+
     def token(self, sub: str, role: Role) -> str:
         private = (self.data / "keys" / "jwt-private.pem").read_bytes()
         return mint(private, sub=sub, role=role, issuer=local.ISSUER, audience=local.AUDIENCE)
@@ -137,7 +143,7 @@ def test_make_run_with_three_nats_nodes_survives_losing_the_stream_leader() -> N
     with tempfile.TemporaryDirectory(prefix="fieldcrew-run3-") as folder:
         run = Run(Path(folder) / "data", free_base(), nats_nodes=3)
         with fieldcrew_run(run) as proc:
-            admin = local.read_env(run.data)["FIELDCREW_NATS_URL"]
+            admin = run.settings()["FIELDCREW_NATS_URL"]
             assert admin.count(",") == 2  # the services were given all three nodes too
             replicas, leader = asyncio.run(stream_replicas_and_leader(admin))
             assert replicas == 3 and leader in run.processes
