@@ -177,6 +177,18 @@ async def test_a_stream_ends_when_its_token_stops_being_accepted(
         assert again.status_code == 401, again.text
 
 
+async def read_view(api: httpx.AsyncClient, crew: Crew, wo: str) -> dict[str, Any]:
+    """The work order's view as its dispatcher reads it, asked again after a 503 (a busy
+    backend says so with Retry-After, and a client asks again)."""
+    while True:
+        answer = await api.get(f"/work-orders/{wo}", headers=crew.auth(crew.dispatcher))
+        if answer.status_code != 503:
+            assert answer.status_code == 200, answer.text
+            return dict(answer.json())
+        assert "retry-after" in answer.headers, answer.text
+        await asyncio.sleep(0.1)
+
+
 async def test_a_view_says_which_events_it_shows(api: httpx.AsyncClient, crew: Crew) -> None:
     wo = await issue(api, crew)
     async with opened(api, f"/work-orders/{wo}/events", crew.auth(crew.dispatcher)) as stream:
@@ -186,10 +198,10 @@ async def test_a_view_says_which_events_it_shows(api: httpx.AsyncClient, crew: C
         assert got["data"]["note_id"] == added
     # a client that got event n reads the (projected) view until its seq reaches n
     async with asyncio.timeout(30):
-        view = (await api.get(f"/work-orders/{wo}", headers=crew.auth(crew.dispatcher))).json()
+        view = await read_view(api, crew, wo)
         assert view["seq"] >= issued["seq"]
         while view["seq"] < got["seq"]:
-            view = (await api.get(f"/work-orders/{wo}", headers=crew.auth(crew.dispatcher))).json()
+            view = await read_view(api, crew, wo)
     assert view["seq"] == got["seq"] and view["notes"] == 1
     listed = (await api.get("/work-orders", headers=crew.auth(crew.leader))).json()
     assert [w["seq"] for w in listed if w["id"] == wo] == [got["seq"]]
