@@ -37,7 +37,7 @@ browser-tools:
 
 ## Lint, types, then every test tier against real servers the session starts itself.
 test: check browser-tools
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 unit: install
 	$(BIN)/python -m pytest tests/unit

@@ -124,3 +124,10 @@ async def app_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 def bearer(tok: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {tok}"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The fault scenarios, the longest tests, first: ``make test`` runs files in two
+    processes (pytest-xdist, ``--dist loadfile``), and longest-first keeps one process from
+    being left alone with a long scenario at the end (docs/adr/0068-tests-in-two-processes.md)."""
+    items.sort(key=lambda item: not item.nodeid.startswith("tests/faults/test_scenario_"))
