@@ -12,8 +12,7 @@ but returned as rejected, with the reason, as a projection would dead-letter it.
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +25,7 @@ from fieldcrew_shared.errors import PoisonEventError
 from fieldcrew_shared.eventstore import RawEvent
 
 from fieldcrew_cli.export.columns import ENVELOPE, EventColumns
+from fieldcrew_cli.export.triage import joined, triage
 
 # Envelope attributes every event has (the rest may be absent: causationid)
 REQUIRED_ENVELOPE = ("id", "type", "source", "subject", "time", "recordedat", "actor")
@@ -57,6 +57,10 @@ class _Group:
     seqs: list[int] = field(default_factory=list)
     bodies: list[bytes] = field(default_factory=list)
     raws: list[RawEvent] = field(default_factory=list)
+    joined: pa.Buffer | None = None  # the bodies one a line, when already joined
+
+    def lines(self) -> bytes | pa.Buffer:
+        return self.joined if self.joined is not None else b"\n".join(self.bodies)
 
 
 class Converter:
@@ -66,29 +70,47 @@ class Converter:
     def __init__(self, columns: dict[str, EventColumns], types: frozenset[str] | None) -> None:
         self.columns = columns
         self.types = types
-        # the types read the quick way: nothing in them needs Python's eye
-        self._quick = {name for name, c in columns.items() if not c.json_fields}
+        # the types read the quick way (nothing in them needs Python's eye), with their context
+        self._quick = {
+            name: c.table_name.split(".", 1)[0] for name, c in columns.items() if not c.json_fields
+        }
 
-    def convert(self, raws: Iterable[RawEvent]) -> Converted:
+    def convert(self, raws: Sequence[RawEvent]) -> Converted:
         out = Converted()
-        groups: dict[str, _Group] = {}
-        for raw in raws:
-            type_name = _quick_type(raw)
-            if type_name is not None and type_name in self._quick:
-                if self.types is not None and type_name not in self.types:
-                    out.filtered += 1
-                    continue
-                group = groups.setdefault(type_name, _Group())
-                group.seqs.append(raw.seq)
-                group.bodies.append(raw.body)
-                group.raws.append(raw)
-            else:
-                self._careful(raw, groups, out)
-        for type_name, group in groups.items():
-            table = self._table(self.columns[type_name], group, out)
+        sorted_out = triage(raws, self._quick)
+        quick: dict[str, _Group] = {}
+        for type_name, indices in sorted_out.quick.items():
+            if self.types is not None and type_name not in self.types:
+                out.filtered += len(indices)
+                continue
+            quick[type_name] = _Group(
+                seqs=[raws[i].seq for i in indices.to_pylist()],
+                raws=[raws[i] for i in indices.to_pylist()],
+                joined=joined(sorted_out.bodies, indices),
+            )
+        careful: dict[str, _Group] = {}
+        for i in sorted_out.careful:
+            self._careful(raws[i], careful, out)
+        for type_name in [*quick, *(name for name in careful if name not in quick)]:
+            table = self._tables(self.columns[type_name], quick, careful, out)
             if table is not None and table.num_rows:
                 out.tables[type_name] = table
         return out
+
+    def _tables(
+        self,
+        columns: EventColumns,
+        quick: dict[str, _Group],
+        careful: dict[str, _Group],
+        out: Converted,
+    ) -> pa.Table | None:
+        """The type's rows taken the quick way and the careful way, in sequence order."""
+        groups = [g[columns.type_name] for g in (quick, careful) if columns.type_name in g]
+        tables = [t for g in groups if (t := self._table(columns, g, out)) is not None]
+        if len(tables) < 2:
+            return tables[0] if tables else None
+        table = pa.concat_tables(tables)
+        return table.take(pc.sort_indices(table, [("sequence", "ascending")]))
 
     def _careful(self, raw: RawEvent, groups: dict[str, _Group], out: Converted) -> None:
         """One event through pydantic: decoded, its origin checked, upcast; its data then
@@ -119,8 +141,10 @@ class Converter:
 
     def _table(self, columns: EventColumns, group: _Group, out: Converted) -> pa.Table | None:
         try:
-            parsed = _parse(columns, group.bodies)
+            parsed = _parse(columns, group.lines())
         except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return self._one_by_one(columns, group, out)
+        if parsed.num_rows != len(group.seqs):  # a body of more lines than one
             return self._one_by_one(columns, group, out)
         table = _shape(columns, group.seqs, parsed)
         incomplete = _incomplete(columns, parsed)
@@ -150,7 +174,7 @@ class Converter:
         if group is None:
             return None
         try:
-            parsed = _parse(columns, group.bodies)
+            parsed = _parse(columns, group.lines())
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             out.rejected.append(Rejected(raw.seq, raw.subject, f"not exportable: {exc}", raw.body))
             return None
@@ -161,40 +185,11 @@ class Converter:
         return _shape(columns, group.seqs, parsed)
 
 
-def _quick_type(raw: RawEvent) -> str | None:
-    """The event's type when it may take the quick way: a one-line body whose ``type`` and
-    ``source`` belong to the subject's context (a misplaced event goes the careful way, which
-    rejects it). None otherwise."""
-    body, subject = raw.body, raw.subject
-    if b"\n" in body or not subject.startswith("fieldcrew."):
-        return None
-    context = subject[10 : subject.find(".", 10)]
-    data_at = body.find(b'"data":')
-    type_name = _attribute(body, b'"type":"', data_at)
-    if type_name is None or not type_name.startswith(f"fieldcrew.{context}."):
-        return None
-    if _attribute(body, b'"source":"', data_at) != f"fieldcrew/{context}":
-        return None
-    return type_name
-
-
-def _attribute(body: bytes, key: bytes, data_at: int) -> str | None:
-    """A top-level text attribute of a compact envelope, written before ``data`` (at
-    ``data_at``) as the envelope's own attributes are."""
-    at = body.find(key, 0, data_at)
-    if at < 0:
-        return None
-    start = at + len(key)
-    end = body.find(b'"', start)
-    value = body[start:end]
-    return None if b"\\" in value else value.decode()
-
-
-def _parse(columns: EventColumns, bodies: Sequence[bytes]) -> pa.Table:
+def _parse(columns: EventColumns, lines: bytes | pa.Buffer) -> pa.Table:
     options = pj.ParseOptions(
         explicit_schema=columns.parse_schema, unexpected_field_behavior="ignore"
     )
-    source = io.BytesIO(b"\n".join(bodies))
+    source = pa.BufferReader(lines)
     return pj.read_json(source, read_options=pj.ReadOptions(**_PARSE), parse_options=options)
 
 
