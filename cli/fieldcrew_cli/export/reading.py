@@ -20,9 +20,11 @@ from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-BATCH = 4096  # events handed on at a time
+# events handed on at a time: the worker thread that converts a batch waits for the GIL after
+# each of its Arrow calls, so the fewer batches the less it waits (docs/adr/0066-*.md)
+BATCH = 32_768
 IDLE = 30.0  # seconds without a batch before the read is given up
-AHEAD = 4  # batches read ahead of the one being converted (then flow control holds the rest)
+AHEAD = 2  # batches read ahead of the one being converted (then flow control holds the rest)
 
 
 class _Range:
