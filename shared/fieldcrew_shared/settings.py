@@ -83,11 +83,12 @@ class ServiceSettings(BaseSettings):
         "take before it counts as failed: the request answers 503 with Retry-After",
     )
     drain_delay: float = Field(
-        default=1.0,
+        default=2.0,
         ge=0,
         description="Seconds a service goes on serving after SIGTERM, /readyz answering 503, "
         "so that load balancers stop sending it requests (Kubernetes: ~5); then it takes no "
-        "new connections (docs/adr/0057)",
+        "new connections and closes idle ones. Keep it above the gateway's 1 s keep-alive "
+        "(docs/adr/0057)",
     )
     shutdown_timeout: float = Field(
         default=20.0,

@@ -16,9 +16,11 @@ from fieldcrew_shared.health import Details, NotReadyError
 from fieldcrew_gateway.config import Settings
 from fieldcrew_gateway.replicas import Replicas
 
-# Shorter than uvicorn's 5 s keep-alive, so a pooled connection is not reused just as the
-# upstream closes it (which would surface as a spurious 503).
-KEEPALIVE_EXPIRY_SECONDS = 2.0
+# Shorter than uvicorn's 5 s keep-alive and than a draining service's delay before it closes
+# its idle connections (FIELDCREW_DRAIN_DELAY, 2 s in the replicas test, ~5 on Kubernetes):
+# a pooled connection is then never reused just as the upstream closes it, which a POST
+# cannot be sent again after and would surface as a spurious 503 (docs/adr/0057).
+KEEPALIVE_EXPIRY_SECONDS = 1.0
 # Connection refused or reset, a timeout, a malformed or cut-off answer
 UNREACHABLE = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)
 
