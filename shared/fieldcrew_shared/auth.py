@@ -42,7 +42,7 @@ KEY_BEARING_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c"})
 MAX_TOKEN_CHARS = 8192
 MAX_SUB_CHARS = 200
 # Tokens remembered as verified, per process. A client sends its token with every call, and an
-# Ed25519 check was a quarter of the gateway's CPU in the crew flow (issue 4).
+# Ed25519 check was a quarter of the gateway's CPU in the crew flow (bench/README.md).
 VERIFIED_CACHE_SIZE = 4096
 
 

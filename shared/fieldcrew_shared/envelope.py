@@ -96,9 +96,9 @@ def seal(event: Event, meta: Metadata, *, source: str, event_id: UUID | None = N
     else:
         traceparent, tracestate = tracing.carrier()
     # Every value below comes from an already validated Event and Metadata, so validating the
-    # envelope again would only repeat that work (about half of an append's CPU; issue 4).
+    # envelope again would only repeat that work (about half of an append's CPU; bench/README.md).
     # A copy of a blank envelope with every field replaced: 16 us a seal against 27 for
-    # ``model_construct``, which looks every field up again (bench/, issue 4).
+    # ``model_construct``, which looks every field up again (bench/README.md).
     return _BLANK.model_copy(
         update={
             "id": str(event_id or uuid4()),
@@ -124,7 +124,7 @@ def encode(envelope: Envelope) -> bytes:
     """The envelope as JSON, its unset (None) attributes left out: byte for byte what
     ``model_dump_json(exclude_none=True)`` writes, by orjson. Pydantic inferred the type of
     every value in ``data`` on every call: 7.5 -> 2.5 us an event hot, and an append one at
-    a time spent ~25-60 us less between its waits on the network (bench/, issue 4)."""
+    a time spent ~25-60 us less between its waits on the network (bench/README.md)."""
     values = {**envelope.__dict__, **(envelope.__pydantic_extra__ or {})}
     return orjson.dumps(
         {key: value for key, value in values.items() if value is not None},
@@ -205,7 +205,7 @@ def _typed(cls: type[Event]) -> type[Envelope]:
 
 # Every current event type's envelope, told apart by ``type``: one pass from JSON to the event
 # instead of the envelope's data as a dict first and then the event from it (18.6 -> 11.5 us
-# an event; bench/, issue 4).
+# an event; bench/README.md).
 _CURRENT = cast(Any, Union)[tuple(_typed(c) for c in CATALOGUE.values())]
 _EVENTS: TypeAdapter[Envelope] = TypeAdapter(
     cast(Any, Annotated)[_CURRENT, Field(discriminator="type")]

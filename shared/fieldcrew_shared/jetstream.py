@@ -35,7 +35,7 @@ class Acks:
     nats-py's ``js.publish`` makes a request per append (a random token, ``asyncio.wait_for``)
     and its ``publish_async`` loses JetStream's error answers (2.16: ``APIError.from_error``
     raises inside its reply handler, so a concurrency conflict became a timeout). 64 appends
-    in flight: 0.76 -> 0.84x of raw ``publish_async`` (bench/, issue 4; ADR 0018)."""
+    in flight: 0.76 -> 0.84x of raw ``publish_async`` (bench/README.md; ADR 0018)."""
 
     def __init__(self, nc: NATS, stream: str, prefix: str) -> None:
         self.nc, self.stream, self.prefix = nc, stream, prefix
@@ -100,7 +100,7 @@ def rfc3339(when: datetime) -> str:
 def pub_ack(msg: Msg) -> tuple[int, bool]:
     """The sequence JetStream stored a publish at, and whether it was a duplicate; its error
     answer raised as nats-py's ``APIError`` (``NoRespondersError`` when no stream takes the
-    subject). Read with orjson, not ``PubAck.from_response`` (13 -> 1.5 us; issue 4)."""
+    subject). Read with orjson, not ``PubAck.from_response`` (13 -> 1.5 us; bench/README.md)."""
     if msg.headers and msg.headers.get("Status") == "503":
         raise NoRespondersError
     answer = orjson.loads(msg.data)
@@ -132,7 +132,7 @@ class Inbox:
                 await self.sub.unsubscribe()
         # The subscription's callback refers back to this inbox: without these the events
         # read would live on in that reference cycle until the cyclic collector ran (in a
-        # rebuild, ~1 KB of garbage for every event read; issue 4).
+        # rebuild, ~1 KB of garbage for every event read; bench/README.md).
         self.sub = self.current = None
 
     async def _on_msg(self, msg: Msg) -> None:
@@ -142,7 +142,8 @@ class Inbox:
 
 class BatchRead:
     """Collects one batched direct get's messages as the subscription hands them over (no
-    queue of our own between: a hop per message was ~10% of a rebuild's reading, issue 4)."""
+    queue of our own between: a hop per message was ~10% of a rebuild's reading,
+    bench/README.md)."""
 
     def __init__(self) -> None:
         self.out: list[RawEvent] = []

@@ -90,7 +90,7 @@ class LogReader:
         A batch larger than what is left makes the server search on for a next match, and
         with a wildcard filter on a stream of 64k subjects or more that search walks every
         block to the end of the stream: an old work order took 27 ms to load on a 1M-event
-        log instead of 2 (bench/, issue 4). So the first request asks for one event, whose
+        log instead of 2 (bench/README.md). So the first request asks for one event, whose
         ``Nats-Num-Pending`` says how many follow, and the next asks from sequence 1 again
         for exactly that many (from sequence 1 the server counts from its subject index;
         from the middle of the stream it counts message by message). A short batch, or
@@ -201,7 +201,7 @@ class LogReader:
             # The whole stream is read without a filter: with the wildcard, the server's work
             # per message grew with the messages left after it (100k-event log: 109 us of its
             # CPU a message from sequence 1, 40 us from 80,000, 22-27 us unfiltered), and a
-            # rebuild of 1M events crawled at ~650 events/s (bench/, issue 4).
+            # rebuild of 1M events crawled at ~650 events/s (bench/README.md).
             request["next_by_subj"] = subject_filter
         return await self._direct(inbox, request)
 

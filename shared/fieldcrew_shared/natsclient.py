@@ -5,7 +5,7 @@ Every message JetStream hands back carries a header block: a batched direct get'
 lines (``Nats-Stream``, ``Nats-Subject``, ``Nats-Sequence``, ``Nats-Time-Stamp``, ...).
 nats-py 2.16 parses each block line by line in Python, checking every character of every
 name with a generator: ~18 us a message, about a tenth of what a rebuild spends per event
-and of what a service spends loading an aggregate (bench/, issue 4).
+and of what a service spends loading an aggregate (bench/README.md).
 
 :class:`Client` parses the same blocks into the same dictionaries in ~8 us: an ASCII block
 with ``str`` methods, any other block (UTF-8 values, which nothing here writes) with nats-py's

@@ -29,12 +29,12 @@ log = logging.getLogger(__name__)
 DATABASE_FAILURES = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 # Events a rebuild applies per transaction at most: fewer commits, and each work order's row
-# is read and written once for many of its events (measured in bench/, issue 4).
+# is read and written once for many of its events (measured in bench/README.md).
 REPLAY_BATCH = 2048
 # A replay runs with the cyclic collector paused and collects the young generations once per
 # this many events: what a ReplayCache holds survives every batch, and the collector's passes
 # over it after each batch cost more than the replay saved by holding it. Young only: a full
-# pass over 8,192 held work orders took ~0.9 s, a young one ~40 ms (bench/, issue 4).
+# pass over 8,192 held work orders took ~0.9 s, a young one ~40 ms (bench/README.md).
 REPLAY_COLLECT_EVERY = 131_072
 
 
@@ -93,7 +93,7 @@ class ProjectionWriter:
         self.meta = f"{projection.name}_meta"
         self._cache = projection if isinstance(projection, ReplayCache) else None
         # A replay's events decoded ahead, by sequence: the read-ahead decodes them while the
-        # transaction before them waits on PostgreSQL (bench/, issue 4)
+        # transaction before them waits on PostgreSQL (bench/README.md)
         self._decoded: dict[int, Recorded] = {}
 
     async def process(
@@ -265,7 +265,7 @@ def _collector_paused() -> Iterator[None]:
     """No cyclic garbage collection while a batch is decoded and folded (or, in a replay,
     between collections of its own): the many short-lived dicts and models are freed by
     reference counting, and the collector's passes over them cost ~15% of a rebuild's CPU
-    (bench/, issue 4). It never stays off: whoever turned it off turns it back on, so nested
+    (bench/README.md). It never stays off: whoever turned it off turns it back on, so nested
     or concurrent pauses are safe."""
     was_enabled = gc.isenabled()
     gc.disable()

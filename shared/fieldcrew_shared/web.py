@@ -82,7 +82,7 @@ async def current_principal(
     Verified on the event loop when the key is at hand (always with configured keys; with a
     JWKS while its cache is fresh), else in a worker thread, as fetching keys blocks. (A sync
     dependency would take the thread hop on every request: it cost the gateway more CPU
-    than the signature check, bench/, issue 4.)"""
+    than the signature check, bench/README.md.)"""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthenticationError("missing bearer token")
     verifier = verifier_of(request)

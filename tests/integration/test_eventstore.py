@@ -64,7 +64,7 @@ async def test_load_returns_an_aggregates_events_in_order_across_batches(
 async def test_load_gets_exactly_the_aggregates_events_however_many(
     store: EventStore, count: int
 ) -> None:
-    """A load asks for as many events as the server counts (issue 4); around the batch size
+    """A load asks for as many events as the server counts (bench/README.md); around the batch size
     of 256 and with other aggregates' events in between, it still gets all of them."""
     wo = uuid4()
     agg = subject_for("team", wo)
@@ -83,7 +83,7 @@ async def test_load_gets_exactly_the_aggregates_events_however_many(
 async def test_reads_leave_their_events_to_reference_counting(store: EventStore) -> None:
     """What a read or load returns is freed as soon as the caller drops it, not kept alive in
     a reference cycle until the cyclic collector runs (in a rebuild that was ~1 KB of garbage
-    for every event read, issue 4)."""
+    for every event read, bench/README.md)."""
     wo = uuid4()
     for i in range(3):
         await store.append(note(wo, f"m{i}"), META)

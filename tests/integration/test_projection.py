@@ -253,7 +253,7 @@ class _Only:
 async def test_a_rebuild_sets_poison_events_aside_as_the_live_runner_does(
     store: EventStore, pool: asyncpg.Pool
 ) -> None:
-    """A replay decodes events ahead of applying them (issue 4); a poison event is still
+    """A replay decodes events ahead of applying them (bench/README.md); a poison event is still
     dead-lettered on its own, with its reason, and the events around it are applied."""
     wo = uuid4()
     await fill(store, wo, [5])

@@ -81,7 +81,7 @@ Row = tuple[Any, ...]  # a progress row as UPSERT takes it: (work order, state J
 
 def to_json(value: Any) -> str:
     """``value`` as compact JSON text."""
-    # orjson: a progress document is ~10 KB, and json.dumps took ~15x as long (issue 4)
+    # orjson: a progress document is ~10 KB, and json.dumps took ~15x as long (bench/README.md)
     return orjson.dumps(value).decode()
 
 

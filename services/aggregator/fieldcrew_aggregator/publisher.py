@@ -65,7 +65,7 @@ async def publish_pending(
     returns how many were appended. Each round's announcements are in flight together and
     leave the outbox in one statement: one after the other, each waiting for its
     acknowledgement and its DELETE, the last of a busy batch's reports was announced ~0.3 s
-    after it compiled on a loaded machine (bench/, issue 4). Each step of a round is bounded
+    after it compiled on a loaded machine (bench/README.md). Each step of a round is bounded
     by ``seconds``. Each announcement (its parts too) carries the trace context its revision
     compiled in, when ``traced`` holds it."""
     db = BoundedPool(pool, seconds)

@@ -62,7 +62,7 @@ async def open_upstreams(settings: Settings) -> AsyncIterator[Upstreams]:
     """One ``aiohttp.ClientSession`` for all upstreams, closed on exit.
 
     aiohttp rather than httpx: forwarding was two thirds of the gateway's CPU with httpx, the
-    gateway the busiest process of the crew flow (py-spy, bench/, issue 4)."""
+    gateway the busiest process of the crew flow (py-spy, bench/README.md)."""
     client = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_EXPIRY_SECONDS),
         timeout=_bounded(settings.upstream_timeout),

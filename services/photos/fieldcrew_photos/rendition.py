@@ -60,7 +60,7 @@ def renditions(data: bytes, *, served_max_side: int, thumbnail_side: int) -> Ren
     ``thumbnail_side``), both metadata-free upright JPEGs, from one decode of ``data``.
 
     No copy of the pixels is made that is not needed (each costs ~40 ms for a 12 MP photo,
-    bench/, issue 4): an upright RGB picture within ``served_max_side`` is encoded as
+    bench/README.md): an upright RGB picture within ``served_max_side`` is encoded as
     decoded, and the thumbnail is scaled from the served copy's pixels in place."""
     with Image.open(io.BytesIO(data), formats=_OPENERS) as image:
         pixels = _upright(image, served_max_side)

@@ -126,7 +126,7 @@ class PhotoStorage:
         """Store ``data`` under ``key``; returns only once the store acknowledged the write
         (S3: durable on 200). Keys are content addressed (the server's sha256 of the bytes),
         so writing a key again writes the same bytes: no lookup first (it was a round trip
-        more for every new photo, bench/, issue 4)."""
+        more for every new photo, bench/README.md)."""
         await self._call("store a photo", self._put, key, data, content_type)
         STORED_BYTES.inc(len(data))
 
