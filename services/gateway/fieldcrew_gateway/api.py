@@ -34,7 +34,7 @@ from fieldcrew_shared.api_models import (
 )
 
 from fieldcrew_gateway import openapi
-from fieldcrew_gateway.deps import COMMAND, WorkOrderId, work_order_router
+from fieldcrew_gateway.deps import COMMAND, Newest, WorkOrderId, work_order_router
 from fieldcrew_gateway.openapi import not_null
 from fieldcrew_gateway.proxy import forward
 from fieldcrew_gateway.streams import forward_stream
@@ -243,12 +243,7 @@ async def submit_report(
 async def get_report(
     request: Request,
     work_order_id: WorkOrderId,
-    version: Annotated[
-        int | None,
-        Query(
-            ge=1, le=MAX_QUERY_INT, description="Default: the newest", json_schema_extra=not_null
-        ),
-    ] = None,
+    version: Newest = None,
 ) -> Response:
     """The leader's submitted report: the newest version, or any earlier one."""
     return await forward(request, Upstream.team, f"/work-orders/{work_order_id}/report")

@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Path
+from fastapi import APIRouter, Depends, Header, Path, Query
+from fieldcrew_shared.api_models import MAX_QUERY_INT
 from fieldcrew_shared.web import current_principal
 
 from fieldcrew_gateway import openapi
@@ -53,6 +54,11 @@ async def command_headers(
 COMMAND = [Depends(command_headers)]
 WorkOrderId = Annotated[UUID, Path(description="The work order's id")]
 PhotoId = Annotated[UUID, Path(description="The photo's id")]
+# a version or revision asked for in the query (?version=, ?revision=)
+Newest = Annotated[
+    int | None,
+    Query(ge=1, le=MAX_QUERY_INT, description="Default: the newest", json_schema_extra=not_null),
+]
 
 
 def work_order_router() -> APIRouter:

@@ -7,10 +7,9 @@ from typing import Annotated, Any
 from urllib.parse import quote
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import HTMLResponse
 from fieldcrew_shared.api_models import (
-    MAX_QUERY_INT,
     CreateShareLinkRequest,
     ShareLinkOut,
     ShareLinkSummary,
@@ -18,8 +17,7 @@ from fieldcrew_shared.api_models import (
 from fieldcrew_shared.web import current_principal
 
 from fieldcrew_gateway import openapi
-from fieldcrew_gateway.deps import WorkOrderId, correlation_header
-from fieldcrew_gateway.openapi import not_null
+from fieldcrew_gateway.deps import Newest, WorkOrderId, correlation_header
 from fieldcrew_gateway.proxy import API_PREFIX, forward
 from fieldcrew_gateway.upstreams import Upstream
 
@@ -54,12 +52,7 @@ HTML_BODY: dict[str, Any] = {"text/html": {"schema": {"type": "string"}}}
 async def get_server_report_pdf(
     request: Request,
     work_order_id: WorkOrderId,
-    revision: Annotated[
-        int | None,
-        Query(
-            ge=1, le=MAX_QUERY_INT, description="Default: the newest", json_schema_extra=not_null
-        ),
-    ] = None,
+    revision: Newest = None,
 ) -> Response:
     """The customer PDF of the server report: work order, the leader's report, parts, every
     photo with its provenance, the crew, the revision and its fingerprint."""

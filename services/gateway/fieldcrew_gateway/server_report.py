@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import Query, Request, Response
 from fieldcrew_shared.api_lifecycle import ServerReportView
-from fieldcrew_shared.api_models import MAX_QUERY_INT, RevisionOut, TimelineEntryOut
+from fieldcrew_shared.api_models import RevisionOut, TimelineEntryOut
 
 from fieldcrew_gateway import openapi
-from fieldcrew_gateway.deps import WorkOrderId, work_order_router
+from fieldcrew_gateway.deps import Newest, WorkOrderId, work_order_router
 from fieldcrew_gateway.openapi import not_null
 from fieldcrew_gateway.proxy import forward
 from fieldcrew_gateway.upstreams import Upstream
@@ -33,12 +33,7 @@ AS_OF_PATTERN = (
 async def get_server_report(
     request: Request,
     work_order_id: WorkOrderId,
-    revision: Annotated[
-        int | None,
-        Query(
-            ge=1, le=MAX_QUERY_INT, description="Default: the newest", json_schema_extra=not_null
-        ),
-    ] = None,
+    revision: Newest = None,
     as_of: Annotated[
         str | None,
         Query(
