@@ -39,7 +39,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FieldcrewError)
     async def _fieldcrew(_: Request, exc: FieldcrewError) -> JSONResponse:
         if exc.status >= 500:
-            log.warning("request failed", extra={"code": exc.code, "reason": exc.message})
+            cause = exc.__cause__  # what the backend said: the operator's lead, never the client's
+            why = {"code": exc.code, "reason": exc.message, "cause": repr(cause) if cause else None}
+            log.warning("request failed", extra=why)
         headers = None
         if exc.status == 401:
             headers = {"WWW-Authenticate": "Bearer"}

@@ -14,7 +14,12 @@ from uuid import uuid4
 import httpx
 import pytest
 from fieldcrew_photos.config import Settings
-from fieldcrew_photos.storage import BucketExposedError, PhotoStorage, http_pool
+from fieldcrew_photos.storage import (
+    WRITE_CHECK_KEY,
+    BucketExposedError,
+    PhotoStorage,
+    http_pool,
+)
 from fieldcrew_shared.eventstore import EventStore
 from minio import Minio
 from minio.error import S3Error
@@ -260,3 +265,18 @@ async def test_the_served_copy_is_upright_and_opaque(
         served = await stored_bytes(s3, body["sha256"], served_key(body["sha256"]))
         with Image.open(io.BytesIO(served)) as image:
             assert (image.size, image.mode) == (size, "RGB")
+
+
+async def test_the_service_writes_to_its_bucket_once_at_start(
+    settings_env: dict[str, str], s3: Minio
+) -> None:
+    settings = Settings(bucket=f"fresh-{uuid4().hex[:12]}")  # type: ignore[call-arg]
+    storage = PhotoStorage.from_settings(settings, http_pool(settings.backend_timeout))
+    try:
+        await storage.ensure_bucket()
+    finally:
+        storage.close()
+    stat = await asyncio.to_thread(s3.stat_object, settings.bucket, WRITE_CHECK_KEY)
+    s3.remove_object(settings.bucket, WRITE_CHECK_KEY)
+    s3.remove_bucket(settings.bucket)
+    assert stat.size == 0

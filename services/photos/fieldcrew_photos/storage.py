@@ -8,7 +8,8 @@ served to clients under ``served/<sha256>.jpg`` with its thumbnail under
 stored once, whoever sends them, for every work order (a second upload of them writes the same
 bytes to the same key again).
 
-The bucket is private and only this service holds credentials for it. Clients get presigned
+The bucket is private and only this service holds credentials for it; at start the service
+checks it may write there (``fieldcrew/write-check``, empty). Clients get presigned
 GET URLs of one served copy or thumbnail, valid at most five minutes; no URL for the original and no
 presigned PUT is ever made. :meth:`PhotoStorage.ensure_bucket` refuses to run on a bucket that
 answers anonymous requests. The ``minio`` SDK is synchronous, so each network call runs in a
@@ -50,6 +51,8 @@ __all__ = [
 _ALREADY_THERE = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExists"})
 _FAILURES = (MinioException, urllib3.exceptions.HTTPError, OSError)
 S3_THREADS = 16  # S3 calls at once per process; more wait their turn
+WRITE_CHECK_KEY = "fieldcrew/write-check"
+WRITE_CHECK_TRIES = 5
 
 
 _NEVER_STORED = "0" * 64  # a digest no upload has: probes name objects that do not exist
@@ -121,6 +124,21 @@ class PhotoStorage:
                 f"bucket {self.bucket} answers anonymous requests ({', '.join(exposed)}): "
                 "remove its public policy or anonymous identity"
             )
+        await self._check_writes()
+
+    async def _check_writes(self) -> None:
+        """Store one empty object: a bucket this service may not write to is found at start,
+        not at a crew member's first photo; and a fresh bucket's first write, when SeaweedFS
+        lays out its volumes (~5 s on a busy machine, longer than a call may take), is paid
+        here. Tried again while it times out."""
+        for attempt in range(1, WRITE_CHECK_TRIES + 1):
+            try:
+                await self._call("check the photo bucket takes writes", self._put,
+                                 WRITE_CHECK_KEY, b"", "application/octet-stream")  # fmt: skip
+                return
+            except BackendUnavailableError:
+                if attempt == WRITE_CHECK_TRIES:
+                    raise
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         """Store ``data`` under ``key``; returns only once the store acknowledged the write
