@@ -18,6 +18,7 @@ import httpx
 import pytest
 from fieldcrew_photos.config import Settings
 from fieldcrew_photos.consumer import DURABLE, RenditionMaker
+from fieldcrew_photos.copier import Copier
 from fieldcrew_photos.main import create_app
 from fieldcrew_shared.envelope import Metadata
 from fieldcrew_shared.events import PhotoRenditionFailed, PhotoRenditionsMade, PhotoUploaded
@@ -244,11 +245,11 @@ async def test_the_same_upload_made_twice_at_once_is_recorded_once(
     )
     try:
         store = EventStore(nc, source="fieldcrew/photos")
-        maker = RenditionMaker(
-            store, uploads_storage(uploads), threads=None, served_max_side=4096, thumbnail_side=320
-        )
+        copier = Copier(3, nice=0, served_max_side=4096, thumbnail_side=320)
+        maker = RenditionMaker(store, uploads_storage(uploads), copier)
         done = await asyncio.gather(maker.make(record), maker.make(record), maker.make(record))
     finally:
+        copier.close()
         await nc.drain()
     assert sum(done) >= 1
     recorded = await outcomes(log, wo)

@@ -45,6 +45,13 @@ class Settings(ServiceSettings):
         le=16,
         description="Photos whose copies this process makes at once; 0: it makes none",
     )
+    rendition_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="How much lower the CPU priority of the processes making copies is than "
+        "the API's (a nice increment; 0: the same)",
+    )
     rendition_attempts: int = Field(
         default=4, ge=1, le=20, description="Tries to make a photo's copies before giving up"
     )

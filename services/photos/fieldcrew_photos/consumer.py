@@ -23,10 +23,8 @@ later and counts toward nothing. An event that cannot even be read is logged and
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -49,6 +47,7 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError as JsNotFoundError
 
 from fieldcrew_photos import rendition
+from fieldcrew_photos.copier import Copier
 from fieldcrew_photos.domain import (
     PhotosState,
     RecordRenditionFailure,
@@ -73,10 +72,6 @@ ACK_WAIT = 120  # seconds before a delivery nobody settled is sent again
 NOT_THE_PHOTOS_FAULT = (BackendUnavailableError, ConcurrencyError)
 
 
-class DigestMismatchError(ValueError):
-    """The stored original is not the bytes its upload recorded."""
-
-
 @dataclass(frozen=True)
 class Retry:
     """``attempts`` tries in all, the second ``first_delay`` seconds after the first, each
@@ -93,17 +88,8 @@ class Retry:
 class RenditionMaker:
     """Makes and records one photo's copies, at most once (see the module docstring)."""
 
-    def __init__(
-        self,
-        store: EventStore,
-        storage: PhotoStorage,
-        threads: ThreadPoolExecutor | None,
-        *,
-        served_max_side: int,
-        thumbnail_side: int,
-    ) -> None:
-        self.store, self.storage, self.threads = store, storage, threads
-        self.served_max_side, self.thumbnail_side = served_max_side, thumbnail_side
+    def __init__(self, store: EventStore, storage: PhotoStorage, copier: Copier) -> None:
+        self.store, self.storage, self.copier = store, storage, copier
 
     async def make(self, record: Recorded) -> bool:
         """Make and record the copies of ``record``'s photo unless the log says there is
@@ -113,9 +99,7 @@ class RenditionMaker:
         if not needs_renditions(state, upload):
             return False
         original = await self.storage.get(upload.object_key)
-        made = await asyncio.get_running_loop().run_in_executor(
-            self.threads, self._renditions, original, upload.sha256
-        )
+        made = await self.copier.make(original, upload.sha256)
         served, thumbnail = served_key(upload.sha256), thumbnail_key(upload.sha256)
         # the thumbnail last: when it exists, both do
         await self.storage.put(served, made.served.data, rendition.CONTENT_TYPE)
@@ -132,14 +116,6 @@ class RenditionMaker:
         recorded already."""
         cmd = RecordRenditionFailure(_upload(record), reason[:MAX_REASON], attempts)
         await self._record(record, "failed", lambda state: decide_rendition_failed(state, cmd))
-
-    def _renditions(self, original: bytes, sha256: str) -> rendition.Renditions:
-        """CPU work, off the event loop."""
-        if hashlib.sha256(original).hexdigest() != sha256:
-            raise DigestMismatchError("the stored original does not match its sha256")
-        return rendition.renditions(
-            original, served_max_side=self.served_max_side, thumbnail_side=self.thumbnail_side
-        )
 
     async def _record(
         self, record: Recorded, outcome: str, decide: Callable[[PhotosState], list[Event]]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
@@ -22,6 +21,7 @@ from fieldcrew_shared.supervision import Supervised
 from fieldcrew_photos.api import FORM_OVERHEAD, DeclaredSizeLimit, router
 from fieldcrew_photos.config import Settings
 from fieldcrew_photos.consumer import RenditionMaker, RenditionWorker, Retry
+from fieldcrew_photos.copier import Copier
 from fieldcrew_photos.storage import PhotoStorage, http_pool
 
 SOURCE = "fieldcrew/photos"
@@ -62,12 +62,12 @@ async def start_renditions(
 ) -> RenditionWorker:
     """Start the supervised rendition worker once its durable consumer exists; it stops
     (finishing the photos in hand) before the connections close."""
-    threads = ThreadPoolExecutor(settings.rendition_lanes, thread_name_prefix="rendition")
-    stack.callback(threads.shutdown, wait=False, cancel_futures=True)
-    maker = RenditionMaker(
-        store, storage, threads,
+    copier = Copier(
+        settings.rendition_lanes, nice=settings.rendition_nice,
         served_max_side=settings.served_max_side, thumbnail_side=settings.thumbnail_side,
     )  # fmt: skip
+    stack.callback(copier.close)
+    maker = RenditionMaker(store, storage, copier)
     retry = Retry(settings.rendition_attempts, settings.rendition_retry_seconds)
     worker = RenditionWorker(store, maker, lanes=settings.rendition_lanes, retry=retry)
     await worker.ensure_consumer()

@@ -11,11 +11,12 @@ Two copies are made from one decode (:func:`renditions`): the served copy, at mo
 ``served_max_side`` on a side, and a thumbnail of about 320 px for lists and the console.
 
 Pure CPU work on bytes that :func:`fieldcrew_photos.imaging.inspect` accepted at upload;
-callers run it in a worker thread.
+the photos service runs it in a child process (:mod:`fieldcrew_photos.copier`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import dataclass
 
@@ -38,6 +39,10 @@ _TURNS = {
 _SIXTEEN_BIT = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
 
 
+class DigestMismatchError(ValueError):
+    """The stored original is not the bytes its upload recorded."""
+
+
 @dataclass(frozen=True)
 class Copy:
     """One re-encoded JPEG and its size in pixels."""
@@ -53,6 +58,16 @@ class Renditions:
 
     served: Copy
     thumbnail: Copy
+
+
+def copies_of(
+    original: bytes, sha256: str, *, served_max_side: int, thumbnail_side: int
+) -> Renditions:
+    """:func:`renditions` of ``original`` once its digest is ``sha256``:
+    DigestMismatchError when the bytes read back are not the ones uploaded."""
+    if hashlib.sha256(original).hexdigest() != sha256:
+        raise DigestMismatchError("the stored original does not match its sha256")
+    return renditions(original, served_max_side=served_max_side, thumbnail_side=thumbnail_side)
 
 
 def renditions(data: bytes, *, served_max_side: int, thumbnail_side: int) -> Renditions:
