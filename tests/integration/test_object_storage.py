@@ -15,6 +15,7 @@ import httpx
 import pytest
 from fieldcrew_photos.config import Settings
 from fieldcrew_photos.storage import (
+    WRITE_CHECK_BODY,
     WRITE_CHECK_KEY,
     BucketExposedError,
     PhotoStorage,
@@ -279,4 +280,4 @@ async def test_the_service_writes_to_its_bucket_once_at_start(
     stat = await asyncio.to_thread(s3.stat_object, settings.bucket, WRITE_CHECK_KEY)
     s3.remove_object(settings.bucket, WRITE_CHECK_KEY)
     s3.remove_bucket(settings.bucket)
-    assert stat.size == 0
+    assert stat.size == len(WRITE_CHECK_BODY)

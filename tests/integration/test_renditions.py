@@ -235,7 +235,12 @@ async def all_delivered_and_done(admin: NATS, seq: int) -> None:
 
 
 async def test_the_same_upload_made_twice_at_once_is_recorded_once(
-    own: OwnServers, admin: NATS, log: EventStore, uploads: httpx.AsyncClient, token: TokenFactory
+    own: OwnServers,
+    keys: tuple[Path, Path],
+    admin: NATS,
+    log: EventStore,
+    uploads: httpx.AsyncClient,
+    token: TokenFactory,
 ) -> None:
     wo = await work_order(admin)
     photo = await upload(uploads, token, wo, png(3))
@@ -245,7 +250,7 @@ async def test_the_same_upload_made_twice_at_once_is_recorded_once(
     )
     try:
         store = EventStore(nc, source="fieldcrew/photos")
-        copier = Copier(3, nice=0, served_max_side=4096, thumbnail_side=320)
+        copier = Copier(settings(own, keys, lanes=3))
         maker = RenditionMaker(store, uploads_storage(uploads), copier)
         done = await asyncio.gather(maker.make(record), maker.make(record), maker.make(record))
     finally:

@@ -10,12 +10,13 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
 from fieldcrew_cli.servers import Infra
 from fieldcrew_cli.stack import SERVICES, Stack
+from fieldcrew_shared.events import PhotoRenditionsMade
 from fieldcrew_shared.eventstore import EventStore, connect
 from fieldcrew_shared.logs import JsonFormatter, redact
 
@@ -24,6 +25,7 @@ from tests.e2e.conftest import ReportWatcher
 from tests.forge import Signer, forgeries
 from tests.images import jpeg
 from tests.integration.test_forged_tokens import own_stack
+from tests.renditions import rendition_outcome
 
 DEBUG = {"FIELDCREW_LOG_LEVEL": "DEBUG"}
 
@@ -63,6 +65,7 @@ async def play(api: httpx.AsyncClient, crew: Crew, log: EventStore) -> tuple[str
     r = await api.post("/work-orders", json=body, headers=crew.auth(crew.dispatcher))
     assert r.status_code == 201, r.text
     wo = r.json()["id"]
+    photo_ids = []
     async with ReportWatcher(log, wo) as watcher:
         for n, who in enumerate([crew.leader, *crew.members]):
             note = {"findings": "seal worn", "parts": [{"part_no": "SEAL-1", "qty": 1}]}
@@ -71,6 +74,7 @@ async def play(api: httpx.AsyncClient, crew: Crew, log: EventStore) -> tuple[str
             files = {"file": ("p.jpg", jpeg(seed=7000 + n), "image/jpeg")}
             r = await api.post(f"/work-orders/{wo}/photos", files=files, headers=crew.auth(who))
             assert r.status_code == 201, r.text
+            photo_ids.append(UUID(r.json()["id"]))
         report = {"summary": "seal replaced", "outcome": "resolved"}
         r = await api.post(
             f"/work-orders/{wo}/report", json=report, headers=crew.auth(crew.members[0])
@@ -79,6 +83,8 @@ async def play(api: httpx.AsyncClient, crew: Crew, log: EventStore) -> tuple[str
         r = await api.post(f"/work-orders/{wo}/report", json=report, headers=crew.auth(crew.leader))
         assert r.status_code == 201, r.text
         await watcher.revision(1)
+    for photo_id in photo_ids:  # the copies are made after the uploads, in their own time
+        assert isinstance(await rendition_outcome(log, UUID(wo), photo_id), PhotoRenditionsMade)
     r = await api.get(f"/work-orders/{wo}/photos", headers=crew.auth(crew.dispatcher))
     assert r.status_code == 200, r.text
     return wo, [str(p["url"]) for p in r.json() if p.get("url")]

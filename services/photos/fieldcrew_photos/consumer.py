@@ -98,8 +98,7 @@ class RenditionMaker:
         state, _ = await PIPELINE.view(self.store, upload.work_order_id)
         if not needs_renditions(state, upload):
             return False
-        original = await self.storage.get(upload.object_key)
-        made = await self.copier.make(original, upload.sha256)
+        made = await self.copier.make(upload.object_key, upload.sha256)
         served, thumbnail = served_key(upload.sha256), thumbnail_key(upload.sha256)
         # the thumbnail last: when it exists, both do
         await self.storage.put(served, made.served.data, rendition.CONTENT_TYPE)

@@ -62,10 +62,7 @@ async def start_renditions(
 ) -> RenditionWorker:
     """Start the supervised rendition worker once its durable consumer exists; it stops
     (finishing the photos in hand) before the connections close."""
-    copier = Copier(
-        settings.rendition_lanes, nice=settings.rendition_nice,
-        served_max_side=settings.served_max_side, thumbnail_side=settings.thumbnail_side,
-    )  # fmt: skip
+    copier = Copier(settings)
     stack.callback(copier.close)
     maker = RenditionMaker(store, storage, copier)
     retry = Retry(settings.rendition_attempts, settings.rendition_retry_seconds)

@@ -9,7 +9,7 @@ stored once, whoever sends them, for every work order (a second upload of them w
 bytes to the same key again).
 
 The bucket is private and only this service holds credentials for it; at start the service
-checks it may write there (``fieldcrew/write-check``, empty). Clients get presigned
+checks it may write there (``fieldcrew/write-check``, two bytes). Clients get presigned
 GET URLs of one served copy or thumbnail, valid at most five minutes; no URL for the original and no
 presigned PUT is ever made. :meth:`PhotoStorage.ensure_bucket` refuses to run on a bucket that
 answers anonymous requests. The ``minio`` SDK is synchronous, so each network call runs in a
@@ -52,6 +52,7 @@ _ALREADY_THERE = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExists"})
 _FAILURES = (MinioException, urllib3.exceptions.HTTPError, OSError)
 S3_THREADS = 16  # S3 calls at once per process; more wait their turn
 WRITE_CHECK_KEY = "fieldcrew/write-check"
+WRITE_CHECK_BODY = b"ok"  # not empty: SeaweedFS keeps an empty object without a volume
 WRITE_CHECK_TRIES = 5
 
 
@@ -127,14 +128,14 @@ class PhotoStorage:
         await self._check_writes()
 
     async def _check_writes(self) -> None:
-        """Store one empty object: a bucket this service may not write to is found at start,
+        """Store one small object: a bucket this service may not write to is found at start,
         not at a crew member's first photo; and a fresh bucket's first write, when SeaweedFS
         lays out its volumes (~5 s on a busy machine, longer than a call may take), is paid
         here. Tried again while it times out."""
         for attempt in range(1, WRITE_CHECK_TRIES + 1):
             try:
                 await self._call("check the photo bucket takes writes", self._put,
-                                 WRITE_CHECK_KEY, b"", "application/octet-stream")  # fmt: skip
+                                 WRITE_CHECK_KEY, WRITE_CHECK_BODY, "text/plain")  # fmt: skip
                 return
             except BackendUnavailableError:
                 if attempt == WRITE_CHECK_TRIES:
@@ -150,13 +151,18 @@ class PhotoStorage:
 
     async def get(self, key: str) -> bytes:
         """The bytes stored under ``key``; MissingObjectError when there are none."""
+        return await asyncio.get_running_loop().run_in_executor(self.threads, self.read, key)
+
+    def read(self, key: str) -> bytes:
+        """:meth:`get` in the calling thread (a process of its own has no event loop)."""
         try:
-            return await self._call("read a photo", self._get, key)
-        except BackendUnavailableError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, S3Error) and cause.code == "NoSuchKey":
-                raise MissingObjectError(f"no object {key} in the photo bucket") from cause
-            raise
+            return self._get(key)
+        except S3Error as exc:
+            if exc.code == "NoSuchKey":
+                raise MissingObjectError(f"no object {key} in the photo bucket") from exc
+            raise BackendUnavailableError("object storage failed to read a photo") from exc
+        except _FAILURES as exc:
+            raise BackendUnavailableError("object storage failed to read a photo") from exc
 
     async def ready(self) -> dict[str, str]:
         """Readiness: the bucket answers an authenticated request."""
