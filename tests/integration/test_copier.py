@@ -121,7 +121,7 @@ async def test_a_killed_child_fails_its_photo_and_the_next_photo_gets_a_new_one(
 
 
 CHILD_OF_A_SERVICE = """
-import asyncio, hashlib, time
+import asyncio, hashlib, signal
 from fieldcrew_photos.config import Settings
 from fieldcrew_photos.copier import Copier
 from fieldcrew_photos.storage import PhotoStorage, http_pool, object_key
@@ -134,7 +134,7 @@ async def main() -> None:
     await storage.put(object_key(sha256), jpeg(1), "image/jpeg")
     await Copier(settings).make(object_key(sha256), sha256)
     print("made", flush=True)
-    time.sleep(120)
+    signal.pause()  # serving, until the test kills it
 
 asyncio.run(main())
 """
