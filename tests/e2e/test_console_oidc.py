@@ -11,6 +11,7 @@ import asyncio
 import base64
 import hashlib
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -107,6 +108,7 @@ def sso_gateway(stack: Stack, provider: tuple[StandInProvider, str]) -> Iterator
         "FIELDCREW_OIDC_AUTHORIZATION_URL": f"{issuer}/authorize",
         "FIELDCREW_OIDC_TOKEN_URL": f"{issuer}/token",
         "FIELDCREW_OIDC_CLIENT_ID": CLIENT_ID,
+        "PYTHONFAULTHANDLER": "1",  # SIGABRT writes every thread's stack to the log
     }
     log = stack.logs / "gateway-sso.log"
     with log.open("ab") as out:
@@ -126,7 +128,14 @@ def sso_gateway(stack: Stack, provider: tuple[StandInProvider, str]) -> Iterator
         yield url
     finally:
         process.terminate()
-        process.wait(10)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)  # where it hangs, for whoever reads the failure
+            process.wait(10)
+            raise AssertionError(
+                f"the SSO gateway had not exited 10 s after SIGTERM: {log.read_text()[-6000:]}"
+            ) from None
 
 
 def answers(url: str) -> bool:
