@@ -61,14 +61,12 @@ def log(admin: NATS) -> EventStore:
 
 @pytest.fixture(scope="module")
 def s3(own: OwnServers) -> Minio:
-    """The module's object store, once it has taken a first write: a fresh SeaweedFS answers
-    requests before it has a volume to write to, and its first write waits for one to be
-    made (up to ~5 s here, past the photos service's timeout)."""
+    """The module's object store, its bucket made (the photos service's first start writes
+    to it once, so that a fresh SeaweedFS lays out its volumes then: docs/adr/0070)."""
     infra = own.infra
     client = Minio(infra.s3_endpoint, infra.s3_access_key, infra.s3_secret_key,
                    secure=infra.s3_secure, region="us-east-1")  # fmt: skip
     client.make_bucket(BUCKET)
-    client.put_object(BUCKET, "first-write", io.BytesIO(b"x"), 1)
     return client
 
 
